@@ -1,0 +1,52 @@
+"""Settings from the environment: the last resort after flow parameters and Prefect blocks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_DATA_BUCKET = "observes.etl-data"
+DEFAULT_CACHE_BUCKET = "observes.cache"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_bucket: str
+    cache_bucket: str
+    warehouse_url: str | None
+    iam_role: str | None
+    region: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            data_bucket=env.get("ARM_ETL_DATA_BUCKET") or DEFAULT_DATA_BUCKET,
+            cache_bucket=env.get("ARM_ETL_CACHE_BUCKET") or DEFAULT_CACHE_BUCKET,
+            warehouse_url=env.get("ARM_ETL_WAREHOUSE_URL") or None,
+            iam_role=env.get("ARM_ETL_IAM_ROLE") or None,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        )
+
+
+def target_schema(table: str, target: str | None = None) -> str:
+    """The production redshift-schema name for a source table (default ``dynamodb_<table>``)."""
+    from arm_etl.names import fold
+
+    return target or fold(f"dynamodb_{table}")
+
+
+def segment_schema(target: str, segment: int) -> str:
+    return f"{target}_part_{segment}"
+
+
+def staging_schema(target: str, segment: int) -> str:
+    return f"{target}_part_{segment}__staging"
+
+
+def loading_schema(target: str) -> str:
+    return f"{target}_loading"
+
+
+def backup_schema(target: str) -> str:
+    return f"{target}_backup"

@@ -1,0 +1,274 @@
+"""Warehouse load: DDL, COPY and atomic schema swaps on PostgreSQL (executed) or Redshift (compiled SQL).
+
+A reader never sees a half-loaded table: a segment loads into ``<schema>__staging`` and replaces the
+segment schema in one transaction (drop + rename), after its row counts matched the manifest.
+Every statement runs with a statement timeout; on a timeout the error lists the blocking sessions.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+from sqlalchemy.engine import URL, make_url
+
+from arm_etl import redshift_sql
+from arm_etl.csvformat import POSTGRESQL, CsvDialect, redshift_dialect
+from arm_etl.dataschema import METADATA_COLUMNS, REJECTS_COLUMNS, REJECTS_TABLE, DataSchema
+
+log = logging.getLogger("arm_etl.load")
+
+DEFAULT_STATEMENT_TIMEOUT_MS = 3_600_000
+_PG_TYPES = [(re.compile(r"^VARBYTE(\(\d+\))?$"), "BYTEA"), (re.compile(r"^SUPER$"), "JSONB")]
+quote_ident = redshift_sql.quote_ident
+
+
+class WarehouseError(Exception):
+    """A warehouse statement failed; the message names the schema, table, file and reason."""
+
+
+def pg_type(redshift_type: str) -> str:
+    """The PostgreSQL stand-in for a Redshift type (VARBYTE → BYTEA, SUPER → JSONB)."""
+    for pattern, replacement in _PG_TYPES:
+        if pattern.match(redshift_type):
+            return replacement
+    return redshift_type
+
+
+def schema_tables(schema: DataSchema) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every warehouse table of a data-schema, ``_etl_rejects`` included, with (column, type) pairs."""
+    tables = [(t.name, t.column_types()) for t in schema.tables]
+    tables.append((REJECTS_TABLE, list(REJECTS_COLUMNS) + list(METADATA_COLUMNS)))
+    return tables
+
+
+def redact(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Warehouse:
+    """A connection factory and the statements arm-etl runs, for one warehouse URL."""
+
+    def __init__(
+        self,
+        url: str | URL,
+        iam_role: str | None = None,
+        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+        region: str | None = None,
+    ):
+        self.url = make_url(url)
+        backend = self.url.get_backend_name()
+        if backend not in ("postgresql", "redshift"):
+            raise WarehouseError(
+                f"unsupported warehouse URL scheme {self.url.drivername!r} "
+                "(expected redshift+psycopg2:// or postgresql://)"
+            )
+        self.dialect = backend
+        self.iam_role = iam_role
+        self.region = region
+        self.statement_timeout_ms = statement_timeout_ms
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def csv(self) -> CsvDialect:
+        return POSTGRESQL if self.dialect == "postgresql" else redshift_dialect()
+
+    @property
+    def name_limit(self) -> int:
+        return 63 if self.dialect == "postgresql" else 127
+
+    def column_type(self, redshift_type: str) -> str:
+        return pg_type(redshift_type) if self.dialect == "postgresql" else redshift_type
+
+    def connect(self) -> Any:
+        u = self.url
+        kwargs: dict[str, Any] = {"dbname": u.database or "postgres"}
+        if u.username:
+            kwargs["user"] = u.username
+        if u.password is not None:
+            kwargs["password"] = u.password
+        if u.host:
+            kwargs["host"] = u.host
+        if u.port:
+            kwargs["port"] = u.port
+        for k, v in u.query.items():
+            kwargs[k] = v if isinstance(v, str) else v[-1]
+        if self.dialect == "redshift":
+            kwargs.setdefault("sslmode", "require")
+        try:
+            conn = psycopg2.connect(**kwargs)
+        except psycopg2.OperationalError as exc:
+            raise WarehouseError(f"cannot connect to warehouse {self!r}: {str(exc).strip()}") from None
+        with conn.cursor() as cur:
+            cur.execute(f"SET statement_timeout TO {int(self.statement_timeout_ms)}")
+        conn.commit()
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in one transaction: committed on success, rolled back on any error."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                yield cur
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    def execute(self, cur: Any, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run one statement; a statement timeout becomes an error listing the blocking sessions."""
+        try:
+            cur.execute(sql, params)
+        except psycopg2.errors.QueryCanceled as exc:
+            report = self.lock_report()
+            raise WarehouseError(
+                f"statement timed out after {self.statement_timeout_ms} ms: {sql[:200]}\n"
+                f"blocking sessions:\n{report}"
+            ) from exc
+
+    def lock_report(self) -> str:
+        sql = (
+            redshift_sql.lock_report_query()
+            if self.dialect == "redshift"
+            else "SELECT l.pid, a.usename, a.state, now() - a.xact_start AS xact_age, left(a.query, 200), "
+            "l.mode, l.relation::regclass::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.granted AND a.pid <> pg_backend_pid() AND l.relation IS NOT NULL ORDER BY xact_age DESC"
+        )
+        try:
+            conn = self.connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql)
+                    rows = cur.fetchall()
+            finally:
+                conn.close()
+        except Exception as exc:  # the report is best effort; the timeout is the error
+            return f"(could not read locks: {exc})"
+        return "\n".join("  " + " | ".join(str(c) for c in r) for r in rows) or "  (none found)"
+
+    # ---------------------------------------------------------------- schemas and tables
+
+    def schema_exists(self, schema: str) -> bool:
+        with self.transaction() as cur:
+            cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+            return cur.fetchone() is not None
+
+    def create_schema_ddl(self, schema: str, tables: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
+        sql = [redshift_sql.create_schema(schema)]
+        for name, columns in tables:
+            if self.dialect == "redshift":
+                sql.append(redshift_sql.create_table(schema, name, columns))
+            else:
+                cols = ", ".join(f"{quote_ident(c)} {pg_type(t)}" for c, t in columns)
+                sql.append(f"CREATE TABLE {quote_ident(schema)}.{quote_ident(name)} ({cols})")
+        return sql
+
+    def recreate_schema(self, schema: str, tables: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        """Drop and create ``schema`` with empty ``tables``, in one transaction."""
+        with self.transaction() as cur:
+            self.execute(cur, redshift_sql.drop_schema(schema))
+            for stmt in self.create_schema_ddl(schema, tables):
+                self.execute(cur, stmt)
+
+    def drop_schema(self, schema: str) -> None:
+        with self.transaction() as cur:
+            self.execute(cur, redshift_sql.drop_schema(schema))
+
+    def tables(self, schema: str) -> list[str]:
+        with self.transaction() as cur:
+            cur.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname",
+                (schema,),
+            )
+            return [r[0] for r in cur.fetchall()]
+
+    def counts(self, schema: str, tables: Sequence[str] | None = None) -> dict[str, int]:
+        """Row count of every (or each given) table of ``schema``."""
+        names = list(tables) if tables is not None else self.tables(schema)
+        out: dict[str, int] = {}
+        if not names:
+            return out
+        with self.transaction() as cur:
+            for name in names:
+                self.execute(cur, f"SELECT count(*) FROM {quote_ident(schema)}.{quote_ident(name)}")
+                out[name] = int(cur.fetchone()[0])
+        return out
+
+    def replace_schema(self, staging: str, target: str) -> None:
+        """``target`` := ``staging`` atomically (drop the old target, rename), one transaction."""
+        with self.transaction() as cur:
+            self.execute(cur, redshift_sql.drop_schema(target))
+            self.execute(cur, redshift_sql.rename_schema(staging, target))
+
+    # ---------------------------------------------------------------- loading
+
+    def copy_part(self, schema: str, table: str, columns: Sequence[str], data: bytes, origin: str) -> int:
+        """PostgreSQL: stream one gzip CSV part through ``COPY … FROM STDIN`` (one transaction)."""
+        cols = ", ".join(quote_ident(c) for c in columns)
+        sql = f"COPY {quote_ident(schema)}.{quote_ident(table)} ({cols}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                try:
+                    cur.copy_expert(sql, gzip.GzipFile(fileobj=io.BytesIO(data)))
+                except psycopg2.errors.QueryCanceled as exc:
+                    raise WarehouseError(
+                        f"COPY of {origin} into {schema}.{table} timed out; blocking sessions:\n{self.lock_report()}"
+                    ) from exc
+                except psycopg2.Error as exc:
+                    context = (exc.diag.context or "").strip()
+                    raise WarehouseError(
+                        f"COPY of {origin} into {schema}.{table} failed: {(exc.diag.message_primary or str(exc)).strip()}"
+                        + (f" ({context})" if context else "")
+                    ) from None
+                rows = int(cur.rowcount)
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+    def copy_manifest(self, schema: str, table: str, columns: Sequence[str], manifest_url: str) -> None:
+        """Redshift: one COPY per table from the segment's COPY manifest, IAM role, CSV GZIP."""
+        if not self.iam_role:
+            raise WarehouseError(
+                "Redshift COPY needs an IAM role: set ARM_ETL_IAM_ROLE or the RedshiftCredentials block's iam_role"
+            )
+        sql = redshift_sql.copy_from_manifest(schema, table, list(columns), manifest_url, self.iam_role, self.region)
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                try:
+                    self.execute(cur, sql)
+                except psycopg2.Error as exc:
+                    conn.rollback()
+                    detail = self._load_error_detail(conn)
+                    raise WarehouseError(
+                        f"COPY into {schema}.{table} from {manifest_url} failed: {detail or str(exc).strip()}"
+                    ) from None
+            conn.commit()
+        finally:
+            conn.close()
+
+    def _load_error_detail(self, conn: Any) -> str:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(redshift_sql.load_errors_query())
+                cols = [d[0] for d in cur.description]
+                rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        except psycopg2.Error:
+            conn.rollback()
+            return ""
+        return "; ".join(redshift_sql.format_load_error(r) for r in rows[:5])

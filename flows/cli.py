@@ -1,0 +1,214 @@
+"""``arm-etl``: the command line over the flows (same as ``python -m flows``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = ()
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from arm_etl.dataschema import DataSchemaError
+    from arm_etl.extract import ExtractError
+    from arm_etl.load import WarehouseError
+    from arm_etl.segment import SegmentError
+    from arm_etl.upload import StorageError
+
+    errors: list[type[BaseException]] = [DataSchemaError, ExtractError, WarehouseError, SegmentError, StorageError]
+    try:
+        from arm_etl.centralize import CentralizeError
+
+        errors.append(CentralizeError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where (defaults: environment, see README)")
+    g.add_argument("--aws-credentials-block", help="name of a prefect-aws AwsCredentials block (else boto3's environment)")
+    g.add_argument("--redshift-block", help="name of a RedshiftCredentials block (else ARM_ETL_WAREHOUSE_URL)")
+    g.add_argument("--data-bucket", help="S3 bucket for CSV parts (else ARM_ETL_DATA_BUCKET, default observes.etl-data)")
+    g.add_argument("--cache-bucket", help="S3 bucket for data-schemas (else ARM_ETL_CACHE_BUCKET, default observes.cache)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arm-etl",
+        description="Copy a DynamoDB table into Amazon Redshift (or PostgreSQL locally), exactly and resumably.",
+        epilog="Every subcommand runs a Prefect flow; with no PREFECT_API_URL set, Prefect starts a temporary local API.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    local = sub.add_parser("local", help="the embedded local stack (moto server + embedded PostgreSQL)")
+    lsub = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+    up = lsub.add_parser("up", help="start the stack in the foreground and print the env a shell needs; Ctrl-C stops it")
+    up.add_argument("--dir", default=".arm-etl", help="state folder (default .arm-etl)")
+    up.add_argument("--port", type=int, default=4566, help="moto server port on 127.0.0.1 (default 4566; 0 = any)")
+
+    seed = sub.add_parser("seed", help="write a synthetic single-table design with every awkward value class")
+    seed.add_argument("--table", required=True)
+    seed.add_argument("--items", type=int, required=True)
+    seed.add_argument("--seed", type=int, default=0, help="random seed (same seed, same items)")
+
+    schema = sub.add_parser("schema", help="data-schema determination: scan, infer, cache versioned JSON in S3")
+    schema.add_argument("--table", required=True)
+    schema.add_argument("--total", type=int, default=4, help="parallel scan segments (default 4)")
+    schema.add_argument("--route", action="append", default=[], metavar="RULE",
+                        help="routing rule, repeatable: ATTR:SEP routes by the prefix before SEP (sk:#), ATTR by value")
+    schema.add_argument("--nested", choices=["relational", "super"], default="relational",
+                        help="maps and lists as flattened columns and child tables, or one SUPER/JSONB column")
+    schema.add_argument("--page-limit", type=int, help="Scan Limit per page (default: DynamoDB's 1 MB pages)")
+    _common(schema)
+
+    seg = sub.add_parser("segment", help="segment ETL: extract → transform → S3 → COPY into <target>_part_<i>")
+    seg.add_argument("--table", required=True)
+    seg.add_argument("--segment", type=int, required=True)
+    seg.add_argument("--total", type=int, required=True)
+    seg.add_argument("--target-schema", help="production redshift-schema (default dynamodb_<table>)")
+    seg.add_argument("--schema-version", help="pin a cached data-schema version (default latest)")
+    seg.add_argument("--snapshot", help="run identity for resume (default today's UTC date)")
+    seg.add_argument("--fresh", action="store_true", help="rescan even if this snapshot was started or completed")
+    seg.add_argument("--phases", choices=["all", "extract", "load"], default="all",
+                     help="'load' reloads a completed upload without scanning; 'extract' stops after S3")
+    seg.add_argument("--page-limit", type=int)
+    seg.add_argument("--pages-per-chunk", type=int, default=4)
+    seg.add_argument("--part-size-mb", type=float, default=64)
+    seg.add_argument("--max-in-flight", type=int, default=3)
+    _common(seg)
+
+    cen = sub.add_parser("centralize", help="merge every segment schema into <target>, verified, swapped atomically")
+    cen.add_argument("--table", required=True)
+    cen.add_argument("--total", type=int, required=True)
+    cen.add_argument("--target-schema")
+    cen.add_argument("--yes", action="store_true", help="approve the swap without pausing for the operator")
+    _common(cen)
+
+    ref = sub.add_parser("refresh", help="full refresh: determination if stale → every segment → centralization")
+    ref.add_argument("--table", required=True)
+    ref.add_argument("--total", type=int, required=True)
+    ref.add_argument("--target-schema")
+    ref.add_argument("--max-schema-age-hours", type=float, default=24 * 7)
+    ref.add_argument("--route", action="append", default=[], metavar="RULE")
+    ref.add_argument("--page-limit", type=int)
+    _common(ref)
+
+    demo = sub.add_parser("demo", help="the whole job on the embedded stack, end to end, with a printed summary")
+    demo.add_argument("--items", type=int, default=2000)
+    demo.add_argument("--total", type=int, default=3)
+    demo.add_argument("--table", default="arm-demo")
+    demo.add_argument("--dir", default=".arm-etl")
+
+    sub.add_parser("serve", help="serve every deployment from this process (schedules paused unless --schedules)")
+    return parser
+
+
+def _blocks(a: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "aws_credentials_block": a.aws_credentials_block,
+        "redshift_block": a.redshift_block,
+        "data_bucket": getattr(a, "data_bucket", None),
+        "cache_bucket": a.cache_bucket,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+    except _expected_errors() as exc:
+        print(f"arm-etl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(a: argparse.Namespace) -> int:
+    if a.command == "local":
+        return _local_up(a.dir, a.port)
+    if a.command == "seed":
+        import boto3
+
+        from arm_etl.seed import seed_table
+
+        n = seed_table(boto3.client("dynamodb"), a.table, a.items, a.seed)
+        print(f"seeded {n} items into DynamoDB table {a.table!r}")
+        return 0
+    if a.command == "schema":
+        from flows.schema import determine_schema
+
+        out = determine_schema(
+            a.table, total=a.total, routing=a.route or None, nested=a.nested, page_limit=a.page_limit,
+            aws_credentials_block=a.aws_credentials_block, redshift_block=a.redshift_block, cache_bucket=a.cache_bucket,
+        )
+        print(out["summary"])
+        print(f"cached at {out['url']}")
+        return 0
+    if a.command == "segment":
+        from flows.segment import segment_etl
+
+        out = segment_etl(
+            a.table, a.segment, a.total, target_schema=a.target_schema, schema_version=a.schema_version,
+            snapshot=a.snapshot, fresh=a.fresh, phases=a.phases, page_limit=a.page_limit,
+            pages_per_chunk=a.pages_per_chunk, part_size_mb=a.part_size_mb, max_in_flight=a.max_in_flight, **_blocks(a),
+        )
+        print(json.dumps({k: out[k] for k in ("schema", "mode", "snapshot", "totals", "rejects")}, indent=2))
+        return 0
+    if a.command == "centralize":
+        from flows.centralize import centralize
+
+        out = centralize(a.table, a.total, target_schema=a.target_schema, approve=a.yes, **_blocks(a))
+        print(out["message"])
+        return 0
+    if a.command == "refresh":
+        from flows.refresh import full_refresh
+
+        out = full_refresh(
+            a.table, a.total, target_schema=a.target_schema, max_schema_age_hours=a.max_schema_age_hours,
+            routing=a.route or None, page_limit=a.page_limit, **_blocks(a),
+        )
+        print(out["message"])
+        return 0
+    if a.command == "demo":
+        from flows.demo import run_demo
+
+        return run_demo(a.table, a.items, a.total, a.dir)
+    if a.command == "serve":
+        from deployments.serve import serve_all
+
+        serve_all()
+        return 0
+    raise AssertionError(a.command)
+
+
+def _local_up(state_dir: str, port: int) -> int:
+    from arm_etl.localstack import LocalStack
+
+    stack = LocalStack(state_dir, port=port).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print("# arm-etl local stack is up; paste these into another shell:")
+    for k, v in stack.env().items():
+        print(f"export {k}='{v}'")
+    print(f"# state: {stack.state_dir}  (Ctrl-C or SIGTERM stops it)", flush=True)
+    try:
+        while not stop.is_set():
+            time.sleep(0.2)
+    finally:
+        stack.stop()
+        print("# stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    raise SystemExit(main())

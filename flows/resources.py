@@ -1,0 +1,86 @@
+"""Where credentials and endpoints come from: flow parameters, then named Prefect blocks, then the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from arm_etl.cache import SchemaCache
+from arm_etl.config import Settings
+from arm_etl.load import Warehouse
+
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+
+
+class Resources:
+    """AWS clients, buckets and the warehouse of one flow run. A plain class: tasks receive it as is."""
+
+    def __init__(
+        self,
+        aws_credentials_block: str | None = None,
+        redshift_block: str | None = None,
+        data_bucket: str | None = None,
+        cache_bucket: str | None = None,
+    ):
+        self.settings = Settings.from_env()
+        self.aws_credentials_block = aws_credentials_block
+        self.redshift_block = redshift_block
+        self.data_bucket = data_bucket or self.settings.data_bucket
+        self.cache_bucket = cache_bucket or self.settings.cache_bucket
+
+    @cached_property
+    def _aws(self) -> tuple[boto3.Session, dict[str, Any]]:
+        if self.aws_credentials_block:
+            from prefect_aws import AwsCredentials
+
+            creds = AwsCredentials.load(self.aws_credentials_block)
+            params = creds.aws_client_parameters.get_params_override() if creds.aws_client_parameters else {}
+            return creds.get_boto3_session(), {k: v for k, v in params.items() if k in ("endpoint_url", "verify")}
+        return boto3.Session(), {}
+
+    def client(self, service: str) -> Any:
+        session, params = self._aws
+        return session.client(service, config=_CLIENT_CONFIG, **params)
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @cached_property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    def schema_cache(self, table: str) -> SchemaCache:
+        return SchemaCache(self.s3, self.cache_bucket, table)
+
+    @cached_property
+    def warehouse(self) -> Warehouse | None:
+        if self.redshift_block:
+            from blocks import RedshiftCredentials
+
+            block = RedshiftCredentials.load(self.redshift_block)
+            return Warehouse(block.url(), block.iam_role, block.statement_timeout_ms, self.settings.region)
+        if self.settings.warehouse_url:
+            return Warehouse(self.settings.warehouse_url, self.settings.iam_role, region=self.settings.region)
+        return None
+
+    def require_warehouse(self) -> Warehouse:
+        wh = self.warehouse
+        if wh is None:
+            raise RuntimeError(
+                "no warehouse configured: set ARM_ETL_WAREHOUSE_URL or pass redshift_block (a RedshiftCredentials block)"
+            )
+        return wh
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Printable, secret-free description of where a run reads and writes."""
+
+    data_bucket: str
+    cache_bucket: str
+    warehouse: str | None
