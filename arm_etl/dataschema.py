@@ -144,8 +144,16 @@ class DataSchema:
         if d.get("format") != FORMAT:
             raise DataSchemaError(f"unsupported data-schema format {d.get('format')!r} (expected {FORMAT})")
         known = {
-            "format", "source_table", "version", "created_at", "items_scanned", "nested", "routing",
-            "key_attributes", "name_limit", "tables",
+            "format",
+            "source_table",
+            "version",
+            "created_at",
+            "items_scanned",
+            "nested",
+            "routing",
+            "key_attributes",
+            "name_limit",
+            "tables",
         }
         return cls(
             source_table=d["source_table"],

@@ -21,9 +21,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 log = logging.getLogger("arm_etl.extract")
 
-THROTTLE_CODES = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-)
+THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 RAW_ITEMS = "ArmEtlRawItems"
 
 
@@ -58,8 +56,7 @@ def describe_keys(client: Any, table: str) -> tuple[list[str], int]:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             raise ExtractError(
-                f"DynamoDB table {table!r} not found at {client.meta.endpoint_url} "
-                f"(region {client.meta.region_name})"
+                f"DynamoDB table {table!r} not found at {client.meta.endpoint_url} (region {client.meta.region_name})"
             ) from None
         raise ExtractError(f"DynamoDB table {table!r}: {exc}") from exc
     except EndpointConnectionError as exc:
@@ -97,7 +94,11 @@ class Throttle:
         self.waited_s += delay
         log.warning(
             "table %s segment %d throttled (%s): retrying the same page in %.2fs (waited %.1fs so far)",
-            table, segment, code, delay, self.waited_s,
+            table,
+            segment,
+            code,
+            delay,
+            self.waited_s,
         )
         self.sleep(delay)
 
@@ -148,7 +149,9 @@ class SegmentScanner:
             items = resp.get("Items", [])
         return Page(items, resp.get("LastEvaluatedKey"), int(resp.get("ScannedCount", len(items))))
 
-    def chunk(self, start_key: dict[str, Any] | None, pages: int) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
+    def chunk(
+        self, start_key: dict[str, Any] | None, pages: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
         """Up to ``pages`` pages from ``start_key``: (items, position after them or None at the end, scanned)."""
         items: list[dict[str, Any]] = []
         scanned = 0

@@ -299,18 +299,13 @@ def _build_table(
 ) -> Table:
     depth = _depth(t)
     element_prefix: Path = t.path if t.parent is None else (*t.path, None)
-    data = [
-        (rel, typ)
-        for kind, rel, typ in _walk_element(t.node, super_mode and t.parent is None)
-        if kind == "col"
-    ]
+    data = [(rel, typ) for kind, rel, typ in _walk_element(t.node, super_mode and t.parent is None) if kind == "col"]
     if t.parent is None:
         # The root's own scalar (rel ()) cannot occur: an item is always a map.
         names = assign_unique(
             [(rel, *path_name(rel)) for rel, _ in data], limit, reserved=[n for n, _ in METADATA_COLUMNS]
         )
-        columns = [
-Column(names[rel], (*element_prefix, *rel), typ) for rel, typ in data]
+        columns = [Column(names[rel], (*element_prefix, *rel), typ) for rel, typ in data]
         by_path = {c.path: c for c in columns}
         keys = []
         for attr in key_attributes:

@@ -134,8 +134,7 @@ class Warehouse:
         except psycopg2.errors.QueryCanceled as exc:
             report = self.lock_report()
             raise WarehouseError(
-                f"statement timed out after {self.statement_timeout_ms} ms: {sql[:200]}\n"
-                f"blocking sessions:\n{report}"
+                f"statement timed out after {self.statement_timeout_ms} ms: {sql[:200]}\nblocking sessions:\n{report}"
             ) from exc
 
     def lock_report(self) -> str:
@@ -230,8 +229,9 @@ class Warehouse:
                     ) from exc
                 except psycopg2.Error as exc:
                     context = (exc.diag.context or "").strip()
+                    reason = (exc.diag.message_primary or str(exc)).strip()
                     raise WarehouseError(
-                        f"COPY of {origin} into {schema}.{table} failed: {(exc.diag.message_primary or str(exc)).strip()}"
+                        f"COPY of {origin} into {schema}.{table} failed: {reason}"
                         + (f" ({context})" if context else "")
                     ) from None
                 rows = int(cur.rowcount)

@@ -203,9 +203,7 @@ def copy_from_manifest(
     if region is not None and not _REGION_RE.fullmatch(region):
         raise ValueError(f"not an AWS region name: {region!r}")
 
-    target = sa.table(
-        _text_name(table), *[sa.column(_text_name(c)) for c in columns], schema=_text_name(schema)
-    )
+    target = sa.table(_text_name(table), *[sa.column(_text_name(c)) for c in columns], schema=_text_name(schema))
     command = CopyCommand(
         list(target.columns),
         data_location=manifest_url,
@@ -328,9 +326,7 @@ def swap_schemas(production: str, loading: str, backup: str, production_exists: 
     existing backup is left alone: it is then the only earlier copy and nothing replaces it.
     """
     if len({production, loading, backup}) != 3:
-        raise ValueError(
-            f"production, loading and backup must differ: {production!r}, {loading!r}, {backup!r}"
-        )
+        raise ValueError(f"production, loading and backup must differ: {production!r}, {loading!r}, {backup!r}")
     if not production_exists:
         return [rename_schema(loading, production)]
     return [drop_schema(backup), rename_schema(production, backup), rename_schema(loading, production)]
@@ -361,9 +357,7 @@ def lock_report_query() -> str:
 def set_statement_timeout(ms: int) -> str:
     """``SET statement_timeout TO <ms>`` (0 disables): bounds waits on locks held by other sessions."""
     if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= _MAX_TIMEOUT_MS:
-        raise ValueError(
-            f"statement timeout must be an integer number of ms in 0..{_MAX_TIMEOUT_MS}, got {ms!r}"
-        )
+        raise ValueError(f"statement timeout must be an integer number of ms in 0..{_MAX_TIMEOUT_MS}, got {ms!r}")
     return f"SET statement_timeout TO {ms}"
 
 

@@ -339,9 +339,7 @@ def _make_item(seed: int, i: int) -> Item:
         item["references"] = _l(*(_s(f"https://nvd.example/{rng.randint(1, 9999)}") for _ in range(2)))
     else:
         # strictly increasing in i, so every event key is unique
-        ts = (_BASE_TIME + timedelta(seconds=97 * i, microseconds=i % 1_000_000)).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ"
-        )
+        ts = (_BASE_TIME + timedelta(seconds=97 * i, microseconds=i % 1_000_000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         item["sk"] = _s(f"EVENT#{ts}")
         item["kind"] = _s("event")
         item["action"] = _s(rng.choice(("login", "logout", "scan", "export")))

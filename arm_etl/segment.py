@@ -91,11 +91,11 @@ class Stats:
     items_extracted: int = 0
     chunks_reused: int = 0
     parts_loaded: int = 0
-    phase_seconds: Counter[str] = field(default_factory=Counter)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def add_time(self, phase: str, seconds: float) -> None:
         with _stats_lock:
-            self.phase_seconds[phase] += seconds
+            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
 
 
 _stats_lock = threading.Lock()
@@ -151,7 +151,10 @@ class SegmentRun:
             self.stats.chunks_reused = len(old.chunks)
             log.info(
                 "segment %d: %s from manifest (%d chunks committed, snapshot %s)",
-                o.segment, self.mode, len(old.chunks), old.snapshot,
+                o.segment,
+                self.mode,
+                len(old.chunks),
+                old.snapshot,
             )
         else:
             self.schema = self.cache.require(o.schema_version)

@@ -195,7 +195,7 @@ def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
 
 def to_json_text(av: dict[str, Any]) -> str:
     """A DynamoDB value as plain JSON (numbers keep their exact text; sets sorted; binary as base64)."""
-    (tag, v), = av.items()
+    ((tag, v),) = av.items()
     if tag == "S":
         return orjson.dumps(v).decode()
     if tag == "N":
@@ -304,7 +304,7 @@ class TransformResult:
 
 
 class _Ctx:
-    __slots__ = ("item", "key_cells", "path", "idx", "table")
+    __slots__ = ("idx", "item", "key_cells", "path", "table")
 
     def __init__(self, item: dict[str, Any], table: str):
         self.item = item
@@ -500,9 +500,7 @@ class Transformer:
             ]
         )
         for n, piece in enumerate(split_utf8(wire_json(av))):
-            self.rejects_lines.append(
-                head + "," + str(n) + "," + quote(piece.decode("utf-8")) + self.meta_tail
-            )
+            self.rejects_lines.append(head + "," + str(n) + "," + quote(piece.decode("utf-8")) + self.meta_tail)
 
     def _table_at(self, ctx: _Ctx) -> str:
         """The table whose row held the rejected value: the deepest list on the path, else the root."""

@@ -34,7 +34,13 @@ class Part:
     raw_bytes: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"table": self.table, "key": self.key, "rows": self.rows, "bytes": self.bytes, "raw_bytes": self.raw_bytes}
+        return {
+            "table": self.table,
+            "key": self.key,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "raw_bytes": self.raw_bytes,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Part:
@@ -107,7 +113,10 @@ class ChunkRecord:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ChunkRecord:
         return cls(
-            int(d["no"]), int(d["items"]), int(d["scanned"]), [Part.from_json(p) for p in d["parts"]],
+            int(d["no"]),
+            int(d["items"]),
+            int(d["scanned"]),
+            [Part.from_json(p) for p in d["parts"]],
             dict(d.get("rejects") or {}),
         )
 
@@ -254,9 +263,7 @@ class PartStore:
         return Manifest.from_json(orjson.loads(data))
 
     def write_manifest(self, manifest: Manifest) -> None:
-        self.put(
-            self.manifest_key, orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2), "application/json"
-        )
+        self.put(self.manifest_key, orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2), "application/json")
 
     def write_copy_manifests(self, manifest: Manifest) -> dict[str, str]:
         """One Redshift COPY manifest per table (``mandatory`` entries with content lengths)."""
@@ -265,9 +272,7 @@ class PartStore:
             by_table.setdefault(p.table, []).append(p)
         out: dict[str, str] = {}
         for table, parts in sorted(by_table.items()):
-            entries = [
-                {"url": self.url(p.key), "mandatory": True, "meta": {"content_length": p.bytes}} for p in parts
-            ]
+            entries = [{"url": self.url(p.key), "mandatory": True, "meta": {"content_length": p.bytes}} for p in parts]
             key = f"{self.prefix}{table}/copy.manifest"
             self.put(key, orjson.dumps({"entries": entries}), "application/json")
             out[table] = key

@@ -34,23 +34,31 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("where (defaults: environment, see README)")
-    g.add_argument("--aws-credentials-block", help="name of a prefect-aws AwsCredentials block (else boto3's environment)")
+    g.add_argument(
+        "--aws-credentials-block", help="name of a prefect-aws AwsCredentials block (else boto3's environment)"
+    )
     g.add_argument("--redshift-block", help="name of a RedshiftCredentials block (else ARM_ETL_WAREHOUSE_URL)")
-    g.add_argument("--data-bucket", help="S3 bucket for CSV parts (else ARM_ETL_DATA_BUCKET, default observes.etl-data)")
-    g.add_argument("--cache-bucket", help="S3 bucket for data-schemas (else ARM_ETL_CACHE_BUCKET, default observes.cache)")
+    g.add_argument(
+        "--data-bucket", help="S3 bucket for CSV parts (else ARM_ETL_DATA_BUCKET, default observes.etl-data)"
+    )
+    g.add_argument(
+        "--cache-bucket", help="S3 bucket for data-schemas (else ARM_ETL_CACHE_BUCKET, default observes.cache)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arm-etl",
         description="Copy a DynamoDB table into Amazon Redshift (or PostgreSQL locally), exactly and resumably.",
-        epilog="Every subcommand runs a Prefect flow; with no PREFECT_API_URL set, Prefect starts a temporary local API.",
+        epilog="Every subcommand runs a Prefect flow; without PREFECT_API_URL, Prefect starts a temporary local API.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     local = sub.add_parser("local", help="the embedded local stack (moto server + embedded PostgreSQL)")
     lsub = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
-    up = lsub.add_parser("up", help="start the stack in the foreground and print the env a shell needs; Ctrl-C stops it")
+    up = lsub.add_parser(
+        "up", help="start the stack in the foreground and print the env a shell needs; Ctrl-C stops it"
+    )
     up.add_argument("--dir", default=".arm-etl", help="state folder (default .arm-etl)")
     up.add_argument("--port", type=int, default=4566, help="moto server port on 127.0.0.1 (default 4566; 0 = any)")
 
@@ -62,10 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="data-schema determination: scan, infer, cache versioned JSON in S3")
     schema.add_argument("--table", required=True)
     schema.add_argument("--total", type=int, default=4, help="parallel scan segments (default 4)")
-    schema.add_argument("--route", action="append", default=[], metavar="RULE",
-                        help="routing rule, repeatable: ATTR:SEP routes by the prefix before SEP (sk:#), ATTR by value")
-    schema.add_argument("--nested", choices=["relational", "super"], default="relational",
-                        help="maps and lists as flattened columns and child tables, or one SUPER/JSONB column")
+    schema.add_argument(
+        "--route",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="routing rule, repeatable: ATTR:SEP routes by the prefix before SEP (sk:#), ATTR by value",
+    )
+    schema.add_argument(
+        "--nested",
+        choices=["relational", "super"],
+        default="relational",
+        help="maps and lists as flattened columns and child tables, or one SUPER/JSONB column",
+    )
     schema.add_argument("--page-limit", type=int, help="Scan Limit per page (default: DynamoDB's 1 MB pages)")
     _common(schema)
 
@@ -77,8 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--schema-version", help="pin a cached data-schema version (default latest)")
     seg.add_argument("--snapshot", help="run identity for resume (default today's UTC date)")
     seg.add_argument("--fresh", action="store_true", help="rescan even if this snapshot was started or completed")
-    seg.add_argument("--phases", choices=["all", "extract", "load"], default="all",
-                     help="'load' reloads a completed upload without scanning; 'extract' stops after S3")
+    seg.add_argument(
+        "--phases",
+        choices=["all", "extract", "load"],
+        default="all",
+        help="'load' reloads a completed upload without scanning; 'extract' stops after S3",
+    )
     seg.add_argument("--page-limit", type=int)
     seg.add_argument("--pages-per-chunk", type=int, default=4)
     seg.add_argument("--part-size-mb", type=float, default=64)
@@ -146,8 +167,14 @@ def _dispatch(a: argparse.Namespace) -> int:
         from flows.schema import determine_schema
 
         out = determine_schema(
-            a.table, total=a.total, routing=a.route or None, nested=a.nested, page_limit=a.page_limit,
-            aws_credentials_block=a.aws_credentials_block, redshift_block=a.redshift_block, cache_bucket=a.cache_bucket,
+            a.table,
+            total=a.total,
+            routing=a.route or None,
+            nested=a.nested,
+            page_limit=a.page_limit,
+            aws_credentials_block=a.aws_credentials_block,
+            redshift_block=a.redshift_block,
+            cache_bucket=a.cache_bucket,
         )
         print(out["summary"])
         print(f"cached at {out['url']}")
@@ -156,9 +183,19 @@ def _dispatch(a: argparse.Namespace) -> int:
         from flows.segment import segment_etl
 
         out = segment_etl(
-            a.table, a.segment, a.total, target_schema=a.target_schema, schema_version=a.schema_version,
-            snapshot=a.snapshot, fresh=a.fresh, phases=a.phases, page_limit=a.page_limit,
-            pages_per_chunk=a.pages_per_chunk, part_size_mb=a.part_size_mb, max_in_flight=a.max_in_flight, **_blocks(a),
+            a.table,
+            a.segment,
+            a.total,
+            target_schema=a.target_schema,
+            schema_version=a.schema_version,
+            snapshot=a.snapshot,
+            fresh=a.fresh,
+            phases=a.phases,
+            page_limit=a.page_limit,
+            pages_per_chunk=a.pages_per_chunk,
+            part_size_mb=a.part_size_mb,
+            max_in_flight=a.max_in_flight,
+            **_blocks(a),
         )
         print(json.dumps({k: out[k] for k in ("schema", "mode", "snapshot", "totals", "rejects")}, indent=2))
         return 0
@@ -172,8 +209,13 @@ def _dispatch(a: argparse.Namespace) -> int:
         from flows.refresh import full_refresh
 
         out = full_refresh(
-            a.table, a.total, target_schema=a.target_schema, max_schema_age_hours=a.max_schema_age_hours,
-            routing=a.route or None, page_limit=a.page_limit, **_blocks(a),
+            a.table,
+            a.total,
+            target_schema=a.target_schema,
+            max_schema_age_hours=a.max_schema_age_hours,
+            routing=a.route or None,
+            page_limit=a.page_limit,
+            **_blocks(a),
         )
         print(out["message"])
         return 0

@@ -37,7 +37,7 @@ class Resources:
         if self.aws_credentials_block:
             from prefect_aws import AwsCredentials
 
-            creds = AwsCredentials.load(self.aws_credentials_block)
+            creds: Any = AwsCredentials.load(self.aws_credentials_block)
             params = creds.aws_client_parameters.get_params_override() if creds.aws_client_parameters else {}
             return creds.get_boto3_session(), {k: v for k, v in params.items() if k in ("endpoint_url", "verify")}
         return boto3.Session(), {}
@@ -62,7 +62,7 @@ class Resources:
         if self.redshift_block:
             from blocks import RedshiftCredentials
 
-            block = RedshiftCredentials.load(self.redshift_block)
+            block: Any = RedshiftCredentials.load(self.redshift_block)
             return Warehouse(block.url(), block.iam_role, block.statement_timeout_ms, self.settings.region)
         if self.settings.warehouse_url:
             return Warehouse(self.settings.warehouse_url, self.settings.iam_role, region=self.settings.region)
@@ -72,7 +72,7 @@ class Resources:
         wh = self.warehouse
         if wh is None:
             raise RuntimeError(
-                "no warehouse configured: set ARM_ETL_WAREHOUSE_URL or pass redshift_block (a RedshiftCredentials block)"
+                "no warehouse configured: set ARM_ETL_WAREHOUSE_URL or pass redshift_block (RedshiftCredentials)"
             )
         return wh
 

@@ -19,7 +19,9 @@ from flows.resources import Resources
 
 
 @task(name="infer-segment", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
-def infer_segment_task(res: Resources, table: str, segment: int, total: int, router: Router, page_limit: int | None) -> Partial:
+def infer_segment_task(
+    res: Resources, table: str, segment: int, total: int, router: Router, page_limit: int | None
+) -> Partial:
     """Partial inference of one segment; retried as a whole (it only reads)."""
     return infer_segment(res.dynamodb, table, segment, total, router, page_limit)
 
@@ -44,8 +46,13 @@ def schema_markdown(schema: DataSchema, changes: list[str], url: str) -> str:
         "## Tables",
     ]
     for t in schema.tables:
-        lines += ["", f"### `{t.name}`" + (f" (child of `{t.parent}`)" if t.parent else ""), "",
-                  "| column | type | path |", "|---|---|---|"]
+        lines += [
+            "",
+            f"### `{t.name}`" + (f" (child of `{t.parent}`)" if t.parent else ""),
+            "",
+            "| column | type | path |",
+            "|---|---|---|",
+        ]
         for c in t.columns:
             path = ".".join("[]" if s is None else s for s in c.path) if c.path is not None else "(position)"
             lines.append(f"| `{c.name}` | {c.type} | `{path}` |")
@@ -53,13 +60,16 @@ def schema_markdown(schema: DataSchema, changes: list[str], url: str) -> str:
 
 
 def summary_text(schema: DataSchema) -> str:
-    out = [f"data-schema {schema.version} of {schema.source_table}: {schema.items_scanned} items, {len(schema.tables)} tables"]
+    out = [
+        f"data-schema {schema.version} of {schema.source_table}: {schema.items_scanned} items, "
+        f"{len(schema.tables)} tables"
+    ]
     for t in schema.tables:
         out.append(f"  {t.name}: {len(t.columns)} columns" + (f" (child of {t.parent})" if t.parent else ""))
     return "\n".join(out)
 
 
-@flow(name="data-schema-determination", task_runner=ThreadPoolTaskRunner(max_workers=8))
+@flow(name="data-schema-determination", task_runner=ThreadPoolTaskRunner(max_workers=8))  # type: ignore[arg-type]
 def determine_schema(
     table: str,
     total: int = 4,

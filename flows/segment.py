@@ -59,7 +59,7 @@ def default_snapshot() -> str:
     return datetime.now(UTC).strftime("%Y%m%d")
 
 
-@flow(name="segment-etl", task_runner=ThreadPoolTaskRunner(max_workers=12))
+@flow(name="segment-etl", task_runner=ThreadPoolTaskRunner(max_workers=12))  # type: ignore[arg-type]
 def segment_etl(
     table: str,
     segment: int,
@@ -78,7 +78,7 @@ def segment_etl(
     data_bucket: str | None = None,
     cache_bucket: str | None = None,
 ) -> dict[str, Any]:
-    """Copy segment ``segment`` of ``total`` of DynamoDB table ``table`` into redshift-schema ``<target>_part_<segment>``.
+    """Copy segment ``segment`` of ``total`` of DynamoDB ``table`` into redshift-schema ``<target>_part_<segment>``.
 
     Resumes from the S3 manifest when the same ``snapshot`` (default: today, UTC) was started before;
     ``fresh=True`` rescans. ``phases="load"`` only reloads a completed upload; ``"extract"`` stops after S3.
@@ -109,8 +109,15 @@ def segment_etl(
             f"segment {segment} of {table}: --phases load needs a completed upload for snapshot {options.snapshot}, "
             f"but the manifest is {'incomplete' if manifest.chunks else 'absent'}: run the segment without --phases"
         )
-    log.info("segment %d/%d of %s: %s (snapshot %s, data-schema %s)", segment, total, table, mode,
-             options.snapshot, manifest.data_schema_version)
+    log.info(
+        "segment %d/%d of %s: %s (snapshot %s, data-schema %s)",
+        segment,
+        total,
+        table,
+        mode,
+        options.snapshot,
+        manifest.data_schema_version,
+    )
 
     loads: list[PrefectFuture[int]] = []
     if warehouse is not None:
@@ -137,7 +144,9 @@ def segment_etl(
 
 def _pipeline(run: SegmentRun, max_in_flight: int, loading: bool, loads: list[PrefectFuture[int]]) -> None:
     """Extract one chunk ahead while earlier chunks transform, upload and load; commit uploads in order."""
-    progress_id = create_progress_artifact(progress=0.0, description="share of the segment's approximate item count scanned")
+    progress_id: Any = create_progress_artifact(
+        progress=0.0, description="share of the segment's approximate item count scanned"
+    )
     approx = _approx_items(run)
     chunk_no = run.next_chunk_no
     extracting = extract_chunk.submit(run, chunk_no, run.start_key)
@@ -152,7 +161,7 @@ def _pipeline(run: SegmentRun, max_in_flight: int, loading: bool, loads: list[Pr
             if not done:
                 extracting = extract_chunk.submit(run, chunk.no + 1, chunk.end_key)
             encoded = transform_chunk.submit(run, chunk)
-            uploaded = upload_chunk.submit(run, encoded, loading)
+            uploaded = upload_chunk.submit(run, encoded, loading)  # type: ignore[call-overload]
             in_flight.append((chunk, uploaded))
             if loading:
                 loads.append(load_chunk.submit(run, uploaded))
@@ -187,8 +196,13 @@ def _summary(run: SegmentRun, mode: str, counts: dict[str, int]) -> dict[str, An
         parts[p.table] = parts.get(p.table, 0) + 1
     rejects = m.rejects()
     tables = [
-        {"table": t, "rows": rows.get(t, 0), "bytes": nbytes.get(t, 0), "parts": parts.get(t, 0),
-         "loaded": counts.get(t, None)}
+        {
+            "table": t,
+            "rows": rows.get(t, 0),
+            "bytes": nbytes.get(t, 0),
+            "parts": parts.get(t, 0),
+            "loaded": counts.get(t),
+        }
         for t in sorted(rows)
     ]
     return {

@@ -78,15 +78,11 @@ def test_quote_ident_max_length_in_bytes() -> None:
 
 
 def test_create_schema() -> None:
-    assert (
-        rs.create_schema("dynamodb_orders_part_0") == 'CREATE SCHEMA IF NOT EXISTS "dynamodb_orders_part_0"'
-    )
+    assert rs.create_schema("dynamodb_orders_part_0") == 'CREATE SCHEMA IF NOT EXISTS "dynamodb_orders_part_0"'
 
 
 def test_drop_schema() -> None:
-    assert (
-        rs.drop_schema("dynamodb_orders_backup") == 'DROP SCHEMA IF EXISTS "dynamodb_orders_backup" CASCADE'
-    )
+    assert rs.drop_schema("dynamodb_orders_backup") == 'DROP SCHEMA IF EXISTS "dynamodb_orders_backup" CASCADE'
 
 
 def test_rename_schema() -> None:
@@ -221,9 +217,7 @@ def test_create_table_rejects_empty_and_case_collisions() -> None:
 
 
 def test_copy_from_manifest_exact() -> None:
-    sql = rs.copy_from_manifest(
-        "dynamodb_orders_part_0", "orders", ["pk", "sk", "info__rating"], MANIFEST, ROLE
-    )
+    sql = rs.copy_from_manifest("dynamodb_orders_part_0", "orders", ["pk", "sk", "info__rating"], MANIFEST, ROLE)
     assert sql == (
         'COPY "dynamodb_orders_part_0"."orders" ("pk", "sk", "info__rating") '
         "FROM 's3://observes.etl-data/orders/part_0/orders.manifest'\n"
@@ -293,8 +287,7 @@ def test_copy_quotes_identifiers_and_survives_injection() -> None:
         'x"; DROP TABLE y; --', "order", ['weird"name', "a:b", "x :y", "a\\:b", "p%q"], MANIFEST, ROLE
     )
     assert sql.split("\n")[0] == (
-        'COPY "x""; DROP TABLE y; --"."order" ("weird""name", "a:b", "x :y", "a\\:b", "p%q") '
-        f"FROM '{MANIFEST}'"
+        f'COPY "x""; DROP TABLE y; --"."order" ("weird""name", "a:b", "x :y", "a\\:b", "p%q") FROM \'{MANIFEST}\''
     )
     assert ";" not in _outside_identifiers(sql)
 
@@ -350,8 +343,7 @@ def test_copy_rejects_bad_region_and_columns() -> None:
 
 def test_append_from() -> None:
     assert rs.append_from("dynamodb_orders_loading", "orders", "dynamodb_orders_part_3", "orders") == (
-        'ALTER TABLE "dynamodb_orders_loading"."orders" '
-        'APPEND FROM "dynamodb_orders_part_3"."orders" FILLTARGET'
+        'ALTER TABLE "dynamodb_orders_loading"."orders" APPEND FROM "dynamodb_orders_part_3"."orders" FILLTARGET'
     )
 
 
@@ -431,9 +423,7 @@ def test_format_load_error_sys_row_and_stl_names() -> None:
         "[code 1206]"
     )
     stl_row = {"filename": "s3://b/y.csv.gz", "line_number": 1, "colname": "a", "err_reason": "bad\r\nthing"}
-    assert (
-        rs.format_load_error(stl_row) == 'COPY failed at s3://b/y.csv.gz line 1, column "a": bad\\r\\nthing'
-    )
+    assert rs.format_load_error(stl_row) == 'COPY failed at s3://b/y.csv.gz line 1, column "a": bad\\r\\nthing'
     assert "\n" not in rs.format_load_error(stl_row)
 
 

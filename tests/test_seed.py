@@ -26,9 +26,7 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def walk(
-    value: dict[str, Any], path: tuple[str | int, ...] = ()
-) -> Iterator[tuple[tuple[str | int, ...], str, Any]]:
+def walk(value: dict[str, Any], path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str, Any]]:
     """Yield (path, type tag, raw value) for every typed value, nested ones included."""
     ((tag, raw),) = value.items()
     yield path, tag, raw
@@ -157,9 +155,7 @@ def test_every_awkward_class_in_first_50_items() -> None:
     assert any(tag == "B" and b"\x00" in raw for _, tag, raw in values)
     assert all(raw for _, tag, raw in values if tag in ("SS", "NS", "BS"))
     assert any(map_depth(it["info"]) >= 4 for it in items if "info" in it)  # info.a.b.c.d
-    assert any(
-        path[-4:] == ("a", "b", "c", "d") and path[0] == "info" for path, _, _ in values if len(path) == 5
-    )
+    assert any(path[-4:] == ("a", "b", "c", "d") and path[0] == "info" for path, _, _ in values if len(path) == 5)
     assert any(tag == "M" and raw == {} for _, tag, raw in values)
     assert any(tag == "L" and raw == [] for _, tag, raw in values)
     assert any(tag == "L" and raw and all("M" in e for e in raw) for _, tag, raw in values)
@@ -219,9 +215,7 @@ def test_seed_round_trip_through_moto(aws_env: None) -> None:
         assert seed_table(client, "arm-seed", 60) == 60  # re-run: same keys, same count
 
         scanned: dict[tuple[str, str], Item] = {}
-        for page in client.get_paginator("scan").paginate(
-            TableName="arm-seed", PaginationConfig={"PageSize": 7}
-        ):
+        for page in client.get_paginator("scan").paginate(TableName="arm-seed", PaginationConfig={"PageSize": 7}):
             for got in page["Items"]:
                 scanned[(got["pk"]["S"], got["sk"]["S"])] = got
         expected = list(generate_items(60))
