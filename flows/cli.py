@@ -141,7 +141,14 @@ def _blocks(a: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _quiet_defaults() -> None:
+    """Before Prefect is imported: no analytics, and room for a slow machine to start the local API."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_defaults()
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
@@ -252,5 +259,4 @@ def _local_up(state_dir: str, port: int) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     raise SystemExit(main())

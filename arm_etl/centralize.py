@@ -1,0 +1,300 @@
+"""Centralization: every segment's redshift-schema glued into one, verified, swapped in atomically.
+
+Steps: inspect (read-only) → verify every segment against its manifest → prepare ``T_loading`` →
+merge each segment (Redshift ``ALTER TABLE APPEND``; PostgreSQL: insert+delete in one transaction)
+recording progress in ``T_loading._etl_merged`` → verify totals → swap ``T``→``T_backup``,
+``T_loading``→``T`` in one transaction → drop the emptied segment schemas. Nothing destructive happens
+before every segment is verified; a crash anywhere is resumed by running it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from arm_etl import redshift_sql
+from arm_etl.cache import SchemaCache
+from arm_etl.config import backup_schema, loading_schema, segment_schema
+from arm_etl.dataschema import DataSchema
+from arm_etl.load import Warehouse, quote_ident, schema_tables
+from arm_etl.segment import SEGMENT_MARKER
+from arm_etl.upload import Manifest, PartStore
+
+log = logging.getLogger("arm_etl.centralize")
+
+MERGED_TABLE = "_etl_merged"
+MERGED_COLUMNS: list[tuple[str, str]] = [
+    ("segment", "INTEGER"),
+    ("snapshot", "VARCHAR(64)"),
+    ("data_schema_version", "VARCHAR(64)"),
+    ("table_name", "VARCHAR(512)"),
+    ("rows", "BIGINT"),
+    ("merged_at", "TIMESTAMPTZ"),
+]
+
+
+class CentralizeError(Exception):
+    """Centralization refused or failed before anything destructive; the message says what to run."""
+
+
+@dataclass
+class SegmentCheck:
+    segment: int
+    manifest: Manifest | None
+    marker: dict[str, Any] | None
+    counts: dict[str, int]
+    merged_tables: set[str] = field(default_factory=set)  # recorded in T_loading._etl_merged
+    unrecorded: set[str] = field(default_factory=set)  # appended (Redshift commit) but not yet recorded
+
+    def done(self, tables: Sequence[str]) -> bool:
+        return set(tables) <= self.merged_tables | self.unrecorded
+
+
+def structure(version: str) -> str:
+    """The structure hash of a data-schema version (``<time>-<hash>``): equal hashes, equal columns."""
+    return version.rsplit("-", 1)[-1]
+
+
+class Centralizer:
+    def __init__(
+        self,
+        table: str,
+        total: int,
+        target: str,
+        warehouse: Warehouse,
+        stores: Sequence[PartStore],
+        cache: SchemaCache,
+    ):
+        self.table = table
+        self.total = total
+        self.target = target
+        self.wh = warehouse
+        self.stores = list(stores)
+        self.cache = cache
+        self.loading = loading_schema(target)
+        self.backup = backup_schema(target)
+        self.schema: DataSchema | None = None
+
+    def cmd(self, segment: int, extra: str = "") -> str:
+        return f"arm-etl segment --table {self.table} --segment {segment} --total {self.total}{extra}"
+
+    # ------------------------------------------------------------------ read-only
+
+    def _marker(self, schema: str) -> dict[str, Any] | None:
+        if not self.wh.schema_exists(schema):
+            return None
+        with self.wh.transaction() as cur:
+            try:
+                cur.execute(f"SELECT * FROM {quote_ident(schema)}.{quote_ident(SEGMENT_MARKER)}")
+            except Exception:
+                return None
+            cols = [d[0] for d in cur.description]
+            row = cur.fetchone()
+        return dict(zip(cols, row, strict=True)) if row else None
+
+    def merged_rows(self, schema: str) -> list[dict[str, Any]]:
+        """Progress rows of ``schema._etl_merged`` (empty if the schema or table is absent)."""
+        if not self.wh.schema_exists(schema) or MERGED_TABLE not in self.wh.tables(schema):
+            return []
+        with self.wh.transaction() as cur:
+            cur.execute(f"SELECT * FROM {quote_ident(schema)}.{quote_ident(MERGED_TABLE)}")
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def inspect(self) -> list[SegmentCheck]:
+        loading_merged = self.merged_rows(self.loading)
+        loading_counts = self.wh.counts(self.loading) if loading_merged else {}
+        recorded: dict[str, int] = {}
+        for r in loading_merged:
+            recorded[r["table_name"]] = recorded.get(r["table_name"], 0) + int(r["rows"])
+        checks = []
+        for i, store in enumerate(self.stores):
+            manifest = store.read_manifest()
+            part = segment_schema(self.target, i)
+            marker = self._marker(part)
+            counts = self.wh.counts(part) if marker is not None else {}
+            check = SegmentCheck(i, manifest, marker, counts)
+            if manifest is not None:
+                check.merged_tables = {
+                    r["table_name"] for r in loading_merged if r["segment"] == i and r["snapshot"] == manifest.snapshot
+                }
+                # A Redshift APPEND commits by itself: a crash before its progress row leaves the segment's
+                # table empty and T_loading holding exactly the manifest's rows more than recorded.
+                for t, n in manifest.table_rows().items():
+                    if (
+                        n
+                        and t not in check.merged_tables
+                        and marker is not None
+                        and counts.get(t, 0) == 0
+                        and loading_counts.get(t, 0) - recorded.get(t, 0) == n
+                    ):
+                        check.unrecorded.add(t)
+            checks.append(check)
+        return checks
+
+    def already_centralized(self, checks: list[SegmentCheck]) -> bool:
+        """Production holds exactly the segments' completed manifests, and no segment waits to merge."""
+        if any(c.manifest is None or not c.manifest.complete for c in checks):
+            return False
+        if any(c.marker is not None for c in checks) or self.wh.schema_exists(self.loading):
+            return False
+        prod = self.merged_rows(self.target)
+        have = {(r["segment"], r["snapshot"], r["data_schema_version"]) for r in prod}
+        return all(
+            (c.segment, c.manifest.snapshot, c.manifest.data_schema_version) in have
+            for c in checks
+            if c.manifest is not None
+        )
+
+    def verify(self, checks: list[SegmentCheck]) -> DataSchema:
+        """Every segment complete, loaded from its manifest, with equal counts, all of one data-schema."""
+        latest = self.cache.require()
+        problems: list[str] = []
+        versions = set()
+        for c in checks:
+            m = c.manifest
+            if m is None:
+                problems.append(f"segment {c.segment}: no manifest (never extracted) → run `{self.cmd(c.segment)}`")
+                continue
+            if not m.complete:
+                problems.append(
+                    f"segment {c.segment}: upload incomplete ({len(m.chunks)} chunks) → run `{self.cmd(c.segment)}`"
+                )
+                continue
+            versions.add(m.data_schema_version)
+            if structure(m.data_schema_version) != structure(latest.version):
+                problems.append(
+                    f"segment {c.segment}: extracted with data-schema {m.data_schema_version}, whose columns differ "
+                    f"from the latest {latest.version} → run `{self.cmd(c.segment, ' --fresh')}`"
+                )
+                continue
+            if c.merged_tables and c.done(list(m.table_rows())):
+                continue
+            if c.marker is None:
+                problems.append(
+                    f"segment {c.segment}: schema {segment_schema(self.target, c.segment)} missing → "
+                    f"run `{self.cmd(c.segment, ' --phases load')}` (reloads the completed upload, no scan)"
+                )
+                continue
+            if c.marker.get("snapshot") != m.snapshot or c.marker.get("data_schema_version") != m.data_schema_version:
+                problems.append(
+                    f"segment {c.segment}: loaded from snapshot {c.marker.get('snapshot')} but the manifest is "
+                    f"{m.snapshot} → run `{self.cmd(c.segment, ' --phases load')}`"
+                )
+                continue
+            expected = m.table_rows()
+            short = [
+                f"{t} {c.counts.get(t, 0)}/{n}"
+                for t, n in sorted(expected.items())
+                if c.counts.get(t, 0) != n and t not in c.merged_tables | c.unrecorded
+            ]
+            if short:
+                problems.append(
+                    f"segment {c.segment}: row counts differ from its manifest ({', '.join(short)}) → "
+                    f"run `{self.cmd(c.segment, ' --phases load')}`"
+                )
+        if problems:
+            raise CentralizeError(
+                f"centralization of {self.table} into {self.target} refused; nothing was changed:\n  "
+                + "\n  ".join(problems)
+            )
+        if len(versions) > 1:
+            raise CentralizeError(
+                f"segments of {self.table} were extracted with different data-schemas {sorted(versions)}; "
+                "re-run the older ones with --fresh"
+            )
+        self.schema = self.cache.require(versions.pop()) if versions else latest
+        return self.schema
+
+    # ------------------------------------------------------------------ destructive (after verify)
+
+    def prepare(self, checks: list[SegmentCheck]) -> bool:
+        """Create ``T_loading`` unless a previous run's merge is in progress there; True if resumed."""
+        assert self.schema is not None
+        if any(c.merged_tables or c.unrecorded for c in checks):
+            log.info("resuming the merge already in %s", self.loading)
+            return True
+        tables = [*schema_tables(self.schema), (MERGED_TABLE, MERGED_COLUMNS)]
+        self.wh.recreate_schema(self.loading, tables)
+        return False
+
+    def merge(self, check: SegmentCheck) -> dict[str, int]:
+        """Move every table of one segment into ``T_loading`` and record it, exactly once."""
+        assert self.schema is not None and check.manifest is not None
+        part = segment_schema(self.target, check.segment)
+        m = check.manifest
+        moved: dict[str, int] = {}
+        for name, cols in schema_tables(self.schema):
+            if name in check.merged_tables:
+                continue
+            rows = m.table_rows().get(name, 0)
+            columns = ", ".join(quote_ident(c) for c, _ in cols)
+            record = (
+                f"INSERT INTO {quote_ident(self.loading)}.{quote_ident(MERGED_TABLE)} "
+                "VALUES (%s, %s, %s, %s, %s, now())"
+            )
+            params = (check.segment, m.snapshot, m.data_schema_version, name, rows)
+            if name in check.unrecorded:
+                with self.wh.transaction() as cur:
+                    self.wh.execute(cur, record, params)
+            elif self.wh.dialect == "redshift":
+                # APPEND cannot run inside a transaction block: it commits by itself, then progress is recorded.
+                conn = self.wh.connect()
+                try:
+                    conn.autocommit = True
+                    with conn.cursor() as cur:
+                        self.wh.execute(cur, redshift_sql.append_from(self.loading, name, part, name))
+                        self.wh.execute(cur, record, params)
+                finally:
+                    conn.close()
+            else:
+                with self.wh.transaction() as cur:
+                    src = f"{quote_ident(part)}.{quote_ident(name)}"
+                    self.wh.execute(
+                        cur,
+                        f"INSERT INTO {quote_ident(self.loading)}.{quote_ident(name)} ({columns}) "
+                        f"SELECT {columns} FROM {src}",
+                    )
+                    if cur.rowcount != rows:
+                        raise CentralizeError(
+                            f"segment {check.segment} table {name}: moved {cur.rowcount} rows, manifest says {rows}"
+                        )
+                    self.wh.execute(cur, f"DELETE FROM {src}")
+                    self.wh.execute(cur, record, params)
+            moved[name] = rows
+        return moved
+
+    def verify_loading(self, checks: list[SegmentCheck]) -> dict[str, int]:
+        """``T_loading`` holds exactly the sum of the manifests, table by table."""
+        assert self.schema is not None
+        expected: dict[str, int] = {}
+        for c in checks:
+            assert c.manifest is not None
+            for t, n in c.manifest.table_rows().items():
+                expected[t] = expected.get(t, 0) + n
+        names = [n for n, _ in schema_tables(self.schema)]
+        actual = self.wh.counts(self.loading, names)
+        wrong = [
+            f"{t} {actual.get(t, 0)}/{expected.get(t, 0)}" for t in names if actual.get(t, 0) != expected.get(t, 0)
+        ]
+        if wrong:
+            raise CentralizeError(
+                f"{self.loading} does not hold the segments' rows ({', '.join(wrong)}); production untouched"
+            )
+        return actual
+
+    def production_counts(self) -> dict[str, int]:
+        if not self.wh.schema_exists(self.target):
+            return {}
+        return {t: n for t, n in self.wh.counts(self.target).items() if t != MERGED_TABLE}
+
+    def swap(self) -> None:
+        """``T``→``T_backup`` (old backup dropped), ``T_loading``→``T``: one transaction; then drop segments."""
+        exists = self.wh.schema_exists(self.target)
+        with self.wh.transaction() as cur:
+            for stmt in redshift_sql.swap_schemas(self.target, self.loading, self.backup, production_exists=exists):
+                self.wh.execute(cur, stmt)
+        for i in range(self.total):
+            self.wh.drop_schema(segment_schema(self.target, i))

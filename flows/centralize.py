@@ -1,0 +1,113 @@
+"""Centralization flow: an operator's button. Verify every segment, merge, approve, swap atomically."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+
+from arm_etl.centralize import CentralizeError, Centralizer, SegmentCheck
+from arm_etl.config import target_schema as default_target
+from arm_etl.upload import PartStore
+from flows.resources import Resources
+from flows.schema import artifact_key
+
+
+class Approval(RunInput):
+    """The operator's decision, entered in the Prefect UI when the run pauses before the swap."""
+
+    approve: bool = False
+    comment: str = ""
+
+
+@task(name="merge-segment", retries=1, retry_delay_seconds=[10], cache_policy=NO_CACHE)
+def merge_segment(c: Centralizer, check: SegmentCheck) -> dict[str, int]:
+    """Move one segment's tables into the loading schema; progress is recorded per table, exactly once."""
+    return c.merge(check)
+
+
+def counts_table(old: dict[str, int], new: dict[str, int]) -> str:
+    lines = ["| table | production now | after swap | delta |", "|---|---:|---:|---:|"]
+    for t in sorted(old.keys() | new.keys()):
+        o, n = old.get(t, 0), new.get(t, 0)
+        lines.append(f"| `{t}` | {o} | {n} | {n - o:+d} |")
+    return "\n".join(lines)
+
+
+@flow(name="centralization")
+def centralize(
+    table: str,
+    total: int,
+    target_schema: str | None = None,
+    approve: bool = False,
+    approval_timeout_s: int = 24 * 3600,
+    aws_credentials_block: str | None = None,
+    redshift_block: str | None = None,
+    data_bucket: str | None = None,
+    cache_bucket: str | None = None,
+) -> dict[str, Any]:
+    """Glue ``<target>_part_0 … _part_{total-1}`` into ``<target>``, keeping the previous one as ``<target>_backup``.
+
+    Refuses (changing nothing) unless every segment is present and its row counts equal its manifest.
+    Unless ``approve`` is true the run pauses before the swap, showing row counts old vs new, for an
+    operator to approve in the UI. Running it again when everything is merged changes nothing.
+    """
+    log = get_run_logger()
+    res = Resources(aws_credentials_block, redshift_block, data_bucket, cache_bucket)
+    target = default_target(table, target_schema)
+    stores = [PartStore(res.s3, res.data_bucket, table, i) for i in range(total)]
+    c = Centralizer(table, total, target, res.require_warehouse(), stores, res.schema_cache(table))
+
+    checks = c.inspect()
+    if c.already_centralized(checks):
+        msg = f"{target} already holds every segment of {table} from their completed manifests: nothing to do"
+        log.info(msg)
+        return {"message": msg, "changed": False, "target": target}
+
+    c.verify(checks)
+    resumed = c.prepare(checks)
+    for check in checks:
+        merge_segment(c, check)
+    new = c.verify_loading(checks)
+    old = c.production_counts()
+    data_tables = {t: n for t, n in new.items()}
+
+    if not approve:
+        description = (
+            f"## Approve swapping `{c.loading}` into `{target}`?\n\n{counts_table(old, data_tables)}\n\n"
+            f"The current `{target}` becomes `{c.backup}` (the previous backup is dropped)."
+        )
+        decision = pause_flow_run(
+            wait_for_input=Approval.with_initial_data(description=description, approve=False),
+            timeout=approval_timeout_s,
+        )
+        if not decision.approve:
+            raise CentralizeError(
+                f"operator declined the swap ({decision.comment or 'no comment'}); {c.loading} is kept, "
+                f"production {target} is unchanged. Run centralization again to be asked again."
+            )
+    c.swap()
+    summary = counts_table(old, data_tables)
+    create_markdown_artifact(
+        markdown=f"# Centralization of `{table}` into `{target}`\n\n"
+        + ("Resumed a merge in progress.\n\n" if resumed else "")
+        + summary,
+        key=artifact_key("centralization", table),
+        description=f"{total} segments merged into {target}",
+    )
+    rows = sum(n for t, n in data_tables.items() if not t.startswith("_etl_"))
+    msg = f"{target} now holds {rows} rows in {len(data_tables)} tables from {total} segments; previous in {c.backup}"
+    log.info(msg)
+    return {"message": msg, "changed": True, "target": target, "counts": data_tables, "previous": old}
+
+
+__all__ = ["Approval", "CentralizeError", "centralize"]
+
+if __name__ == "__main__":
+    import sys
+
+    print(centralize(sys.argv[1], int(sys.argv[2]), approve=True)["message"])
