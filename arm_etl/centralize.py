@@ -225,9 +225,15 @@ class Centralizer:
         assert self.schema is not None and check.manifest is not None
         part = segment_schema(self.target, check.segment)
         m = check.manifest
+        # Progress is re-read here, not trusted from inspect(): a retried merge must skip what it already moved.
+        done = check.merged_tables | {
+            r["table_name"]
+            for r in self.merged_rows(self.loading)
+            if r["segment"] == check.segment and r["snapshot"] == m.snapshot
+        }
         moved: dict[str, int] = {}
         for name, cols in schema_tables(self.schema):
-            if name in check.merged_tables:
+            if name in done:
                 continue
             rows = m.table_rows().get(name, 0)
             columns = ", ".join(quote_ident(c) for c, _ in cols)

@@ -1,0 +1,209 @@
+"""Centralization and full refresh through Prefect on moto server + embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from arm_etl.centralize import CentralizeError
+from arm_etl.config import backup_schema, loading_schema, segment_schema
+from arm_etl.load import Warehouse
+from arm_etl.seed import seed_table
+
+TOTAL = 3
+
+
+@pytest.fixture(scope="module")
+def extracted(stack: Any, prefect_api: str) -> str:
+    """A seeded table whose 3 segments are extracted to S3 once; tests reload them per target schema."""
+    import boto3
+
+    from flows.schema import determine_schema
+    from flows.segment import segment_etl
+
+    table = "central-src"
+    seed_table(boto3.client("dynamodb", endpoint_url=stack.endpoint), table, 90, seed=7)
+    determine_schema(table, total=TOTAL, routing=["sk:#"], page_limit=15)
+    for i in range(TOTAL):
+        segment_etl(table, i, TOTAL, phases="extract", page_limit=15, pages_per_chunk=2)
+    return table
+
+
+def load_segments(table: str, target: str) -> None:
+    from flows.segment import segment_etl
+
+    for i in range(TOTAL):
+        out = segment_etl(table, i, TOTAL, target_schema=target, phases="load")
+        assert out["mode"] == "load" and out["totals"]["chunks_extracted"] == 0
+
+
+def snapshot_rows(pg: Any, schemas: list[str]) -> dict[str, Counter[tuple[Any, ...]]]:
+    """Every row of every table across ``schemas``, as multisets per table name (bookkeeping excluded)."""
+    out: dict[str, Counter[tuple[Any, ...]]] = {}
+    cur = pg.cursor()
+    for schema in schemas:
+        cur.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r'",
+            (schema,),
+        )
+        for (name,) in cur.fetchall():
+            if name in ("_etl_segment", "_etl_merged"):
+                continue
+            cur.execute(f'SELECT * FROM "{schema}"."{name}"')
+            rows = [
+                tuple(
+                    bytes(v) if isinstance(v, memoryview) else repr(v) if isinstance(v, (dict, list)) else v for v in r
+                )
+                for r in cur.fetchall()
+            ]
+            out.setdefault(name, Counter()).update(rows)
+    return out
+
+
+def schemas_like(pg: Any, prefix: str) -> set[str]:
+    cur = pg.cursor()
+    cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (prefix + "%",))
+    return {r[0] for r in cur.fetchall()}
+
+
+def test_centralize_exact_then_idempotent_then_backup(extracted: str, pg: Any) -> None:
+    from flows.centralize import centralize
+
+    target = "c_exact"
+    load_segments(extracted, target)
+    parts = [segment_schema(target, i) for i in range(TOTAL)]
+    expected = snapshot_rows(pg, parts)
+    assert sum(sum(c.values()) for c in expected.values()) > 90
+
+    out = centralize(extracted, TOTAL, target_schema=target, approve=True)
+    assert out["changed"] is True
+    assert snapshot_rows(pg, [target]) == expected
+    assert schemas_like(pg, target) == {target}  # segments dropped, no loading left, no backup yet
+
+    again = centralize(extracted, TOTAL, target_schema=target, approve=True)
+    assert again["changed"] is False
+    assert "nothing to do" in again["message"]
+    assert snapshot_rows(pg, [target]) == expected
+
+    # A second round (segments rebuilt from their completed manifests, no scan) keeps the first as backup.
+    load_segments(extracted, target)
+    second = centralize(extracted, TOTAL, target_schema=target, approve=True)
+    assert second["changed"] is True
+    assert snapshot_rows(pg, [target]) == expected
+    assert snapshot_rows(pg, [backup_schema(target)]) == expected
+
+
+def test_missing_and_short_segments_refuse_without_changes(extracted: str, pg: Any) -> None:
+    from flows.centralize import centralize
+
+    target = "c_refuse"
+    load_segments(extracted, target)
+    cur = pg.cursor()
+    cur.execute(f'DROP SCHEMA "{segment_schema(target, 1)}" CASCADE')
+    cur.execute(
+        f'DELETE FROM "{segment_schema(target, 2)}"."fin" WHERE ctid IN '
+        f'(SELECT ctid FROM "{segment_schema(target, 2)}"."fin" LIMIT 1)'
+    )
+    before = snapshot_rows(pg, [segment_schema(target, 0), segment_schema(target, 2)])
+
+    with pytest.raises(CentralizeError) as err:
+        centralize(extracted, TOTAL, target_schema=target, approve=True)
+    msg = str(err.value)
+    assert "nothing was changed" in msg
+    assert f"segment 1: schema {segment_schema(target, 1)} missing" in msg
+    assert f"arm-etl segment --table {extracted} --segment 1 --total 3 --phases load" in msg
+    assert "segment 2: row counts differ from its manifest (fin " in msg
+    assert "segment 0" not in msg
+    assert schemas_like(pg, target) == {segment_schema(target, 0), segment_schema(target, 2)}
+    assert snapshot_rows(pg, [segment_schema(target, 0), segment_schema(target, 2)]) == before
+
+
+def test_crash_between_merges_then_rerun_is_exact(extracted: str, pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.centralize import centralize
+
+    target = "c_crash"
+    load_segments(extracted, target)
+    expected = snapshot_rows(pg, [segment_schema(target, i) for i in range(TOTAL)])
+
+    # Crash in the middle of segment 1: after some of its tables moved, before the rest.
+    real_execute = Warehouse.execute
+    crash_at = f'INSERT INTO "{loading_schema(target)}"."org"'
+    seen: list[str] = []
+
+    def flaky(self: Warehouse, cur: Any, sql: str, params: Any = None) -> None:
+        if sql.startswith(crash_at):
+            seen.append(sql)
+            if len(seen) >= 2:  # segment 0 moved org fine; segment 1 dies here, retries too
+                raise RuntimeError("host terminated (injected)")
+        real_execute(self, cur, sql, params)
+
+    monkeypatch.setattr(Warehouse, "execute", flaky)
+    with pytest.raises(RuntimeError, match="injected"):
+        centralize(extracted, TOTAL, target_schema=target, approve=True)
+    monkeypatch.setattr(Warehouse, "execute", real_execute)
+    assert target not in schemas_like(pg, target)  # production untouched
+    assert loading_schema(target) in schemas_like(pg, target)
+
+    out = centralize(extracted, TOTAL, target_schema=target, approve=True)
+    assert out["changed"] is True
+    assert snapshot_rows(pg, [target]) == expected
+
+
+def test_approval_pauses_and_resumes_with_input(extracted: str, pg: Any, prefect_api: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.centralize import centralize
+
+    target = "c_approve"
+    load_segments(extracted, target)
+    expected = snapshot_rows(pg, [segment_schema(target, i) for i in range(TOTAL)])
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        result["out"] = centralize(extracted, TOTAL, target_schema=target, approve=False)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    paused = None
+    with get_client(sync_client=True) as client:
+        for _ in range(600):
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                )
+            )
+            paused = next((r for r in runs if r.parameters.get("target_schema") == target), None)
+            if paused is not None:
+                break
+            time.sleep(0.2)
+    assert paused is not None, "centralization never paused for approval"
+    assert target not in schemas_like(pg, target)  # nothing swapped while waiting
+    resume_flow_run(paused.id, run_input={"approve": True, "comment": "looks right"})
+    worker.join(timeout=300)
+    assert result["out"]["changed"] is True
+    assert snapshot_rows(pg, [target]) == expected
+
+
+def test_full_refresh_twice(stack: Any, prefect_api: str, pg: Any) -> None:
+    import boto3
+
+    from flows.refresh import full_refresh
+
+    table = "refresh-src"
+    seed_table(boto3.client("dynamodb", endpoint_url=stack.endpoint), table, 60, seed=11)
+    first = full_refresh(table, 2, routing=["sk:#"], page_limit=20)
+    target = first["centralization"]["target"]
+    rows1 = snapshot_rows(pg, [target])
+    assert sum(rows1["fin"].values()) > 0
+    second = full_refresh(table, 2, routing=["sk:#"], page_limit=20)
+    assert second["centralization"]["changed"] is True
+    assert snapshot_rows(pg, [target]) == rows1
+    assert snapshot_rows(pg, [backup_schema(target)]) == rows1
