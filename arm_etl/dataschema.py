@@ -21,6 +21,8 @@ Path = tuple[str | None, ...]
 #: Present on every table, after the data-schema's own columns (not listed in the document).
 METADATA_COLUMNS: tuple[tuple[str, str], ...] = (("_segment", "INTEGER"), ("_extracted_at", "TIMESTAMPTZ"))
 REJECTS_TABLE = "_etl_rejects"
+#: Bookkeeping tables arm-etl adds to redshift-schemas; no data table may take these names.
+RESERVED_TABLES = frozenset({REJECTS_TABLE, "_etl_segment", "_etl_merged"})
 REJECTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("table_name", "VARCHAR(512)"),
     ("item_key", "VARCHAR(65535)"),

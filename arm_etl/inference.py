@@ -15,6 +15,7 @@ from typing import Any
 
 from arm_etl.dataschema import (
     METADATA_COLUMNS,
+    RESERVED_TABLES,
     Column,
     DataSchema,
     DataSchemaError,
@@ -229,7 +230,7 @@ def finalize(
         level = nxt
 
     # Table names: roots, then each depth, unique across the whole document.
-    used: set[str] = set()
+    used: set[str] = set(RESERVED_TABLES)
     depth_groups: dict[int, list[_PendingTable]] = {}
     for t in pending:
         depth_groups.setdefault(_depth(t), []).append(t)
@@ -243,10 +244,10 @@ def finalize(
                 rel_original, rel_folded = path_name(t.rel)
                 original = f"{t.parent.name}.{rel_original}"
                 folded = f"{t.parent.name}__{rel_folded}"
-            candidates.append((id(t), original, folded))
+            candidates.append((_identity(t), original, folded))
         names = assign_unique(candidates, name_limit, reserved=used)
         for t in group:
-            t.name = names[id(t)]
+            t.name = names[_identity(t)]
             used.add(t.name)
 
     tables: list[Table] = []
@@ -268,6 +269,11 @@ def finalize(
         tables=tables_t,
         name_limit=name_limit,
     )
+
+
+def _identity(t: _PendingTable) -> tuple[str, tuple[str, ...]]:
+    """A stable, comparable identity of a table (route and list path), so name ties never depend on memory."""
+    return (t.route, tuple("\x00" if s is None else s for s in t.path))
 
 
 def _walk_element(node: Node, root_super: bool) -> Iterable[tuple[str, Path, Any]]:

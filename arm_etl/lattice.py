@@ -21,7 +21,8 @@ MAX_VARCHAR = 65535
 MAX_VARBYTE = 1_024_000
 MIN_VARCHAR = 16
 
-_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$")
+# Offsets up to ±15:59: PostgreSQL's timestamptz rejects larger displacements (RFC 3339 allows ±23:59).
+_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d)$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

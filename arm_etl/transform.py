@@ -183,10 +183,9 @@ def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
     if base in ("SUPER", "JSONB"):
 
         def enc_super(tag: str, v: Any) -> str:
-            text = to_json_text({tag: v})
-            if "\\u0000" in text:
+            if _has_nul({tag: v}):
                 raise Reject("nul")
-            return quote(text)
+            return quote(to_json_text({tag: v}))
 
         return enc_super
 
@@ -214,6 +213,20 @@ def to_json_text(av: dict[str, Any]) -> str:
         scalar = SET_TAGS[tag]
         return "[" + ",".join(to_json_text({scalar: x}) for x in sort_set(tag, v)) + "]"
     raise Reject("type_drift")
+
+
+def _has_nul(av: dict[str, Any]) -> bool:
+    """A NUL character anywhere in a value's strings or map keys (JSONB and Redshift text cannot hold it)."""
+    for tag, v in av.items():
+        if tag == "S":
+            return "\x00" in v
+        if tag == "SS":
+            return any("\x00" in s for s in v)
+        if tag == "M":
+            return any("\x00" in k or _has_nul(x) for k, x in v.items())
+        if tag == "L":
+            return any(_has_nul(x) for x in v)
+    return False
 
 
 def _empty(av: dict[str, Any]) -> bool:
@@ -426,8 +439,8 @@ class Transformer:
                 if v and node.list_plan is None:
                     self._reject(ctx, av, "type_drift" if node.col is not None else "new_column")
             elif tag == "NULL":
-                if col is None:
-                    self._reject(ctx, av, "new_column")
+                if col is None and not node.children and node.list_plan is None:
+                    self._reject(ctx, av, "new_column")  # a NULL at a known map/list path holds nothing to lose
             elif col is None:
                 self._reject(ctx, av, "type_drift" if node.children or node.list_plan else "new_column")
             else:
