@@ -22,7 +22,7 @@ from arm_etl.dataschema import DataSchema
 from arm_etl.extract import SegmentScanner, Throttle
 from arm_etl.load import Warehouse, WarehouseError, schema_tables
 from arm_etl.transform import Transformer
-from arm_etl.upload import ChunkRecord, Manifest, Part, PartStore, key_from_json, key_to_json
+from arm_etl.upload import ChunkRecord, Manifest, PartStore, key_from_json, key_to_json
 
 log = logging.getLogger("arm_etl.segment")
 
@@ -209,17 +209,7 @@ class SegmentRun:
 
     def upload(self, enc: Encoded, keep_data: bool = True) -> Uploaded:
         t0 = time.perf_counter()
-        parts: list[Part] = []
-        data: dict[str, bytes] = {}
-        from arm_etl.upload import encode_parts
-
-        for table in sorted(enc.lines):
-            for k, (blob, rows, raw) in enumerate(encode_parts(enc.lines[table], self.o.part_size)):
-                key = self.store.part_key(table, enc.chunk.no, k)
-                self.store.put(key, blob)
-                parts.append(Part(table, key, rows, len(blob), raw))
-                if keep_data:
-                    data[key] = blob
+        parts, data = self.store.upload_chunk(enc.chunk.no, enc.lines, self.o.part_size)
         record = ChunkRecord(enc.chunk.no, len(enc.chunk.items), enc.chunk.scanned, parts, dict(enc.rejects))
         self.stats.add_time("upload", time.perf_counter() - t0)
         return Uploaded(record, data if keep_data else None)

@@ -236,15 +236,19 @@ class PartStore:
         body: bytes = self._call(f"get {key}", self.s3.get_object, Key=key)["Body"].read()
         return body
 
-    def upload_chunk(self, chunk_no: int, tables: dict[str, list[str]], part_size: int) -> list[Part]:
-        """Encode and upload one chunk's lines; returns the parts (data not retained)."""
+    def upload_chunk(
+        self, chunk_no: int, tables: dict[str, list[str]], part_size: int
+    ) -> tuple[list[Part], dict[str, bytes]]:
+        """Encode and upload one chunk's lines; returns the parts and their gzip bytes by key."""
         parts: list[Part] = []
+        blobs: dict[str, bytes] = {}
         for table in sorted(tables):
             for k, (data, rows, raw) in enumerate(encode_parts(tables[table], part_size)):
                 key = self.part_key(table, chunk_no, k)
                 self.put(key, data)
                 parts.append(Part(table, key, rows, len(data), raw))
-        return parts
+                blobs[key] = data
+        return parts, blobs
 
     def read_manifest(self) -> Manifest | None:
         try:
