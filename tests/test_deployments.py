@@ -1,0 +1,467 @@
+"""Deployments: prefect.yaml ≡ deployments/__init__.py ≡ deployments.serve, and a real deploy → worker → run.
+
+Fast tests parse the YAML files and build the served deployments offline. The slow ones start a real
+``prefect server`` subprocess (own PREFECT_HOME and SQLite in a tmp dir), run ``prefect deploy --all`` from the
+repository root, read the deployments back, start a process worker against the moto + PostgreSQL stack and
+run deployments through it (determination, then a full refresh fanned out as segment-etl runs).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import deployments
+from arm_etl.limits import DEFAULT_LIMITS, LOAD_LIMIT, READ_LIMIT
+from deployments import DEPLOYMENTS, ECS_POOL, PARAMETERS, PROCESS_POOL, SCHEDULES, SEGMENT_DEPLOYMENT
+
+REPO = Path(__file__).resolve().parents[1]
+PREFECT_YAML = REPO / "prefect.yaml"
+ECS_YAML = REPO / "deployments" / "prefect-ecs.yaml"
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+SERVER_FLAGS = ("--no-scheduler", "--no-ui", "--analytics-off")
+
+SECRET_KEY = re.compile(r"pass(word|wd)?$|secret|token|api_key|access_key|private", re.I)
+SECRET_VALUE = re.compile(r"AKIA[0-9A-Z]{16}|-----BEGIN|://[^/\s:@]+:[^/\s@]+@|\bpn[ub]_[A-Za-z0-9]{20,}")
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    with path.open() as f:
+        data: dict[str, Any] = yaml.safe_load(f)
+    return data
+
+
+def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {d["name"]: d for d in doc["deployments"]}
+
+
+def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from walk(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from walk(v, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+def schedule_view(s: dict[str, Any]) -> dict[str, Any]:
+    out = {k: s[k] for k in ("cron", "timezone", "slug") if k in s}
+    if s.get("parameters"):
+        out["parameters"] = s["parameters"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- fast
+
+
+@pytest.fixture(scope="module")
+def flows_by_entrypoint() -> dict[str, Any]:
+    """Each entrypoint loaded the way a worker loads it (file path, from the repository root)."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        return {s.entrypoint: load_flow_from_entrypoint(s.entrypoint) for s in deployments.SPECS}
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.mark.parametrize("path", [PREFECT_YAML, ECS_YAML], ids=["process", "ecs"])
+def test_yaml_matches_deployments_module(path: Path, flows_by_entrypoint: dict[str, Any]) -> None:
+    from prefect.flows import Flow
+
+    doc = load_yaml(path)
+    got = by_name(doc)
+    assert list(got) == list(DEPLOYMENTS), "same deployments, same order"
+    for name, d in got.items():
+        spec = DEPLOYMENTS[name]
+        assert d["entrypoint"] == spec.entrypoint
+        flow = flows_by_entrypoint[spec.entrypoint]
+        assert isinstance(flow, Flow)
+        assert flow.name == spec.flow_name
+        assert d["parameters"] == PARAMETERS[name]
+        assert [schedule_view(s) for s in d.get("schedules") or []] == SCHEDULES[name]
+        assert all(s.get("active") is True for s in d.get("schedules") or []), "prefect.yaml schedules are live"
+        if not SCHEDULES[name]:  # no key at all: a redeploy keeps schedules an operator added in the UI
+            assert "schedules" not in d
+        assert " ".join(d["description"].split()) == spec.description
+        assert d["enforce_parameter_schema"] is True
+        assert d["tags"] == list(deployments.TAGS)
+
+
+def test_process_and_ecs_pools() -> None:
+    proc, ecs = load_yaml(PREFECT_YAML), load_yaml(ECS_YAML)
+    for d in proc["deployments"]:
+        assert d["work_pool"]["name"] == PROCESS_POOL
+    (step,) = proc["pull"]
+    assert step["prefect.deployments.steps.set_working_directory"]["directory"] == "{{ repo-dir.stdout }}"
+    (build,) = proc["build"]
+    assert build["prefect.deployments.steps.run_shell_script"]["id"] == "repo-dir"
+    for d in ecs["deployments"]:
+        pool = d["work_pool"]
+        assert pool["name"] == ECS_POOL
+        jv = pool["job_variables"]
+        assert {"image", "cpu", "memory", "task_role_arn", "env"} <= jv.keys()
+        assert isinstance(jv["cpu"], int) and isinstance(jv["memory"], int)
+    (step,) = ecs["pull"]
+    assert step["prefect.deployments.steps.set_working_directory"]["directory"] == "/opt/arm-etl"
+
+
+@pytest.mark.parametrize("path", [PREFECT_YAML, ECS_YAML], ids=["process", "ecs"])
+def test_parameters_fit_the_flows_and_hold_no_secrets(path: Path, flows_by_entrypoint: dict[str, Any]) -> None:
+    for d in load_yaml(path)["deployments"]:
+        flow = flows_by_entrypoint[d["entrypoint"]]
+        signature = inspect.signature(flow.fn).parameters
+        required = {n for n, p in signature.items() if p.default is inspect.Parameter.empty}
+        params = d["parameters"]
+        assert params.keys() <= signature.keys(), f"{d['name']}: unknown parameters"
+        runs = [{**params, **(s.get("parameters") or {})} for s in d.get("schedules") or []]
+        for s in d.get("schedules") or []:
+            assert (s.get("parameters") or {}).keys() <= signature.keys()
+        if d["name"] != "segment-etl":  # segment-etl gets `segment` from each schedule or from full-refresh
+            runs.append(params)
+        for run in runs:
+            assert required <= run.keys(), f"{d['name']}: a run would miss {required - run.keys()}"
+            flow.validate_parameters(run)  # the types Prefect enforces (enforce_parameter_schema)
+        for where, value in walk({"parameters": params, "schedules": d.get("schedules"), "pool": d["work_pool"]}):
+            leaf = where.rsplit(".", 1)[-1]
+            assert not SECRET_KEY.search(leaf), f"{d['name']}{where} looks like a secret"
+            assert not (isinstance(value, str) and SECRET_VALUE.search(value)), f"{d['name']}{where} = {value!r}"
+        for key in ("aws_credentials_block", "redshift_block"):
+            assert params[key].startswith("{{ prefect.variables."), "block *names* come from Prefect variables"
+
+
+def test_segment_schedules_cover_every_segment_on_workdays() -> None:
+    spec = DEPLOYMENTS["segment-etl"]
+    total = spec.parameters["total"]
+    assert sorted(s["parameters"]["segment"] for s in spec.schedules) == list(range(total))
+    assert {(s["cron"], s["timezone"]) for s in spec.schedules} == {("0 3 * * 1-5", "UTC")}
+    assert SCHEDULES["data-schema-determination"] == [{"cron": "0 3 * * 6", "timezone": "UTC", "slug": "weekly"}]
+    assert SCHEDULES["centralization"] == [] and SCHEDULES["full-refresh"] == []
+    assert PARAMETERS["full-refresh"]["segment_deployment"] == SEGMENT_DEPLOYMENT == "segment-etl/segment-etl"
+
+
+def test_build_deployments_same_names_paused_schedules() -> None:
+    from deployments.serve import build_deployments
+
+    built = build_deployments(variables={})
+    assert [d.name for d in built] == list(DEPLOYMENTS)
+    for d in built:
+        spec = DEPLOYMENTS[d.name]
+        assert d.flow_name == spec.flow_name
+        assert d.enforce_parameter_schema
+        assert d.description == spec.description
+        assert d.parameters == {k: v for k, v in spec.parameters.items() if not str(v).startswith("{{")}
+        assert [
+            schedule_view({**s.schedule.model_dump(), "slug": s.slug, "parameters": s.parameters})
+            for s in d.schedules or []
+        ] == SCHEDULES[d.name]
+        assert all(s.active is False for s in d.schedules or [])
+
+    live = build_deployments(True, variables={"arm_etl_aws_credentials_block": "aws", "arm_etl_redshift_block": "rs"})
+    for d in live:
+        assert all(s.active is True for s in d.schedules or [])
+        assert d.parameters["aws_credentials_block"] == "aws" and d.parameters["redshift_block"] == "rs"
+
+
+def test_limits_module_is_prefect_free() -> None:
+    code = (
+        "import sys, arm_etl.limits, deployments; "
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'prefect']; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert DEFAULT_LIMITS == {LOAD_LIMIT: 2, READ_LIMIT: 4}
+    assert LOAD_LIMIT == "arm-etl-warehouse-loads" and READ_LIMIT == "arm-etl-dynamodb-reads"
+
+
+# ---------------------------------------------------------------------------------------------------- slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 150) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prefect server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"prefect server not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop a subprocess this test started, and its process group (uvicorn, flow-run children)."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+class Deployed:
+    def __init__(self, api_url: str, env: dict[str, str], readback: dict[str, Any], worker_log: Path):
+        self.api_url = api_url
+        self.env = env
+        self.readback = readback
+        self.worker_log = worker_log
+
+    def settings(self) -> Any:
+        """Point this thread (and threads started with its context copied) at the test server."""
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        return temporary_settings(updates={PREFECT_API_URL: self.api_url})
+
+    def worker_tail(self) -> str:
+        return self.worker_log.read_text(errors="replace")[-4000:] if self.worker_log.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def deployed(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """Server → process pool → ``prefect deploy --all`` → read back → worker. Everything stopped in finally."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    common = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_CLI_PROMPT": "false",
+    }
+    server_env = {
+        **base,
+        **common,
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+    }
+    client_env = {**base, **common, "PREFECT_API_URL": api_url}
+    server = worker = None
+    server_log, worker_log = home / "server.log", home / "worker.log"
+    try:
+        with server_log.open("wb") as out:
+            server = subprocess.Popen(
+                # no scheduler: the real 03:00 schedules must not create runs while the test's worker listens
+                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port), *SERVER_FLAGS],
+                env=server_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_healthy(api_url, server, server_log)
+
+        def cli(*args: str) -> str:
+            r = subprocess.run([PREFECT, *args], env=client_env, cwd=REPO, capture_output=True, text=True, timeout=180)
+            assert r.returncode == 0, f"prefect {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+            return r.stdout
+
+        cli("work-pool", "create", PROCESS_POOL, "--type", "process")
+        worker_env = {
+            **client_env,
+            **stack.env(),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+            "PREFECT_LOGGING_TO_API_ENABLED": "true",
+        }
+        with worker_log.open("wb") as out:  # started now, so its start-up overlaps the deploy
+            worker = subprocess.Popen(
+                [PREFECT, "worker", "start", "--pool", PROCESS_POOL, "--name", "test-worker"],
+                env=worker_env,
+                cwd=home,  # not the repository: the pull step must move flow runs there
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        cli("--no-prompt", "deploy", "--all")
+
+        readback: dict[str, Any] = {}
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+            for spec in deployments.SPECS:
+                readback[spec.name] = client.read_deployment_by_name(spec.full_name)
+
+        yield Deployed(api_url, worker_env, readback, worker_log)
+    finally:
+        stop(worker)
+        stop(server)
+
+
+@pytest.mark.slow
+def test_deploy_all_reads_back(deployed: Deployed) -> None:
+    for name, d in deployed.readback.items():
+        spec = DEPLOYMENTS[name]
+        assert d.work_pool_name == PROCESS_POOL
+        assert d.entrypoint == spec.entrypoint
+        assert d.enforce_parameter_schema
+        # block-name variables are unset on this server: prefect deploy leaves "" (= use the environment)
+        expected = {k: ("" if str(v).startswith("{{") else v) for k, v in spec.parameters.items()}
+        assert d.parameters == expected
+        got = sorted(
+            (
+                {
+                    "cron": s.schedule.cron,
+                    "timezone": s.schedule.timezone,
+                    "slug": s.slug,
+                    **({"parameters": s.parameters} if s.parameters else {}),
+                }
+                for s in d.schedules
+            ),
+            key=lambda s: s["slug"],
+        )
+        assert got == sorted(SCHEDULES[name], key=lambda s: s["slug"])
+        assert all(s.active for s in d.schedules)
+        (step,) = d.pull_steps or []
+        assert Path(step["prefect.deployments.steps.set_working_directory"]["directory"]) == REPO
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.slow
+def test_limits_on_a_real_server(deployed: Deployed) -> None:
+    from deployments import limits
+
+    limits._reset_cache()
+    seen = Records()
+    logging.getLogger("arm_etl.limits").addHandler(seen)
+    try:
+        with deployed.settings():
+            for _ in range(3):
+                with limits.occupy(LOAD_LIMIT):
+                    pass
+    finally:
+        logging.getLogger("arm_etl.limits").removeHandler(seen)
+    warnings = [r for r in seen.records if r.levelno == logging.WARNING and "does not exist" in r.getMessage()]
+    assert len(warnings) == 1, "a missing limit warns once, then runs unlimited"
+
+    with deployed.settings():
+        assert limits.create_limits() == {LOAD_LIMIT: "created (2 slots)", READ_LIMIT: "created (4 slots)"}
+        assert limits.create_limits() == {LOAD_LIMIT: "kept (2 slots)", READ_LIMIT: "kept (4 slots)"}
+
+        inside, peak, lock = 0, 0, threading.Lock()
+
+        def hold() -> None:
+            nonlocal inside, peak
+            with limits.occupy(LOAD_LIMIT):
+                with lock:
+                    inside += 1
+                    peak = max(peak, inside)
+                time.sleep(0.5)
+                with lock:
+                    inside -= 1
+
+        # a bare thread sees Prefect's root settings (fixed at import), so carry this context into each
+        threads = [threading.Thread(target=contextvars.copy_context().run, args=(hold,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert peak == 2, "at most 2 concurrent warehouse loads"
+    # Prefect's slot service is bound to this server; later tests in this process use another API.
+    limits._reset_cache()
+
+
+@pytest.mark.slow
+def test_determination_runs_through_the_worker(deployed: Deployed, ddb: Any, s3: Any, table_name: str) -> None:
+    from prefect.deployments import run_deployment
+
+    from arm_etl.seed import seed_table
+
+    seed_table(ddb, table_name, 60)
+    with deployed.settings():
+        run = run_deployment(
+            name="data-schema-determination/data-schema-determination",
+            parameters={"table": table_name, "total": 2},
+            timeout=150,
+            poll_interval=1,
+        )
+    assert run.state is not None and run.state.is_completed(), f"{run.state}\n{deployed.worker_tail()}"
+    bucket = deployed.env["ARM_ETL_CACHE_BUCKET"]
+    head = s3.head_object(Bucket=bucket, Key=f"dynamo-etl/{table_name}/latest.json")
+    assert head["ContentLength"] > 0
+
+
+@pytest.mark.slow
+def test_full_refresh_fans_segments_out_to_the_segment_deployment(
+    deployed: Deployed, ddb: Any, pg: Any, table_name: str
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.deployments import run_deployment
+
+    from arm_etl.config import target_schema
+    from arm_etl.seed import seed_table
+
+    seed_table(ddb, table_name, 60)
+    with deployed.settings():
+        run = run_deployment(
+            name="full-refresh/full-refresh",
+            parameters={"table": table_name, "total": 2, "segment_deployment": SEGMENT_DEPLOYMENT},
+            timeout=170,
+            poll_interval=1,
+        )
+        assert run.state is not None and run.state.is_completed(), f"{run.state}\n{deployed.worker_tail()}"
+        seg = deployed.readback["segment-etl"]
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[seg.id])))
+    children = [r for r in runs if r.parameters.get("table") == table_name]
+    assert sorted(r.parameters["segment"] for r in children) == [0, 1], "one run of segment-etl per segment"
+    assert all(r.parameters["table"] == table_name for r in children)
+    assert all(r.state is not None and r.state.is_completed() for r in children)
+    assert len({r.id for r in children} | {run.id}) == 3, "separate flow runs, not subflows of the orchestrator"
+
+    target = target_schema(table_name)
+    with pg.cursor() as cur:
+        cur.execute(
+            "select table_name from information_schema.tables where table_schema = %s and table_name not like %s",
+            (target, r"\_etl%"),
+        )
+        tables = [r[0] for r in cur.fetchall()]
+        assert tables, f"no tables in {target}"
+        rows = 0
+        for t in tables:
+            cur.execute(f'select count(*) from "{target}"."{t}"')
+            rows += cur.fetchone()[0]
+    assert rows >= 60
