@@ -55,6 +55,17 @@ def centralize(
     Refuses (changing nothing) unless every segment is present and its row counts equal its manifest.
     Unless ``approve`` is true the run pauses before the swap, showing row counts old vs new, for an
     operator to approve in the UI. Running it again when everything is merged changes nothing.
+
+    Args:
+        table: DynamoDB source table name.
+        total: Number of segments the table was extracted in (segments 0 … total-1 must all be loaded).
+        target_schema: Production redshift-schema; empty: dynamodb_<table>.
+        approve: Swap without pausing for an operator's approval.
+        approval_timeout_s: How long a paused run waits for the operator before failing (seconds).
+        aws_credentials_block: Name of a prefect-aws AwsCredentials block; empty: boto3's environment.
+        redshift_block: Name of a RedshiftCredentials block; empty: ARM_ETL_WAREHOUSE_URL.
+        data_bucket: S3 bucket of CSV parts and manifests; empty: ARM_ETL_DATA_BUCKET (observes.etl-data).
+        cache_bucket: S3 bucket of cached data-schemas; empty: ARM_ETL_CACHE_BUCKET (observes.cache).
     """
     log = get_run_logger()
     res = Resources(aws_credentials_block, redshift_block, data_bucket, cache_bucket)

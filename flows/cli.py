@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--table", default="arm-demo")
     demo.add_argument("--dir", default=".arm-etl")
 
-    sub.add_parser("serve", help="serve every deployment from this process (schedules paused unless --schedules)")
+    serve = sub.add_parser("serve", help="serve every deployment from this process (schedules paused unless asked)")
+    serve.add_argument("--schedules", action="store_true", help="register the schedules active (default: paused)")
     return parser
 
 
@@ -233,7 +234,7 @@ def _dispatch(a: argparse.Namespace) -> int:
     if a.command == "serve":
         from deployments.serve import serve_all
 
-        serve_all()
+        serve_all(schedules_active=a.schedules)
         return 0
     raise AssertionError(a.command)
 

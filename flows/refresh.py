@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,7 +40,23 @@ def full_refresh(
     cache_bucket: str | None = None,
 ) -> dict[str, Any]:
     """Refresh ``table`` end to end. Segments run as runs of ``segment_deployment`` (one per worker) when
-    given, else as subflows here; any failed segment stops the refresh before centralization."""
+    given, else as subflows here; any failed segment stops the refresh before centralization.
+
+    Args:
+        table: DynamoDB source table name.
+        total: Number of parallel-scan segments.
+        target_schema: Production redshift-schema; empty: dynamodb_<table>.
+        max_schema_age_hours: Re-run the data-schema determination when the cached one is older than this.
+        routing: Routing rules for a determination ("sk:#" routes by the prefix of sk before #).
+        page_limit: Scan Limit per page; empty: DynamoDB's 1 MB pages.
+        max_concurrent_segments: Segment deployment runs in flight at once.
+        segment_deployment: "segment-etl/segment-etl" to run each segment on a worker; empty: subflows here.
+        approve: Swap into production without pausing for approval.
+        aws_credentials_block: Name of a prefect-aws AwsCredentials block; empty: boto3's environment.
+        redshift_block: Name of a RedshiftCredentials block; empty: ARM_ETL_WAREHOUSE_URL.
+        data_bucket: S3 bucket of CSV parts and manifests; empty: ARM_ETL_DATA_BUCKET (observes.etl-data).
+        cache_bucket: S3 bucket of cached data-schemas; empty: ARM_ETL_CACHE_BUCKET (observes.cache).
+    """
     log = get_run_logger()
     blocks: dict[str, Any] = {
         "aws_credentials_block": aws_credentials_block,
@@ -75,7 +92,10 @@ def full_refresh(
             )
 
         with ThreadPoolExecutor(max_workers=max(1, max_concurrent_segments)) as pool:
-            for i, run in pool.map(run_one, range(total)):
+            # Each thread gets a copy of this flow run's context, so the segment runs link to the refresh run.
+            futures = [pool.submit(contextvars.copy_context().run, run_one, i) for i in range(total)]
+            for fut in futures:
+                i, run = fut.result()
                 if run.state is None or not run.state.is_completed():
                     failures.append(f"segment {i}: flow run {run.name} ended {run.state.name if run.state else '?'}")
     else:

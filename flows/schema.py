@@ -13,8 +13,10 @@ from arm_etl.dataschema import DataSchema, diff
 from arm_etl.determination import infer_segment
 from arm_etl.extract import describe_keys
 from arm_etl.inference import Partial, finalize, merge_all
+from arm_etl.limits import READ_LIMIT
 from arm_etl.names import REDSHIFT_MAX_BYTES
 from arm_etl.routing import Router, RoutingRule
+from deployments.limits import occupy
 from flows.resources import Resources
 
 
@@ -22,8 +24,9 @@ from flows.resources import Resources
 def infer_segment_task(
     res: Resources, table: str, segment: int, total: int, router: Router, page_limit: int | None
 ) -> Partial:
-    """Partial inference of one segment; retried as a whole (it only reads)."""
-    return infer_segment(res.dynamodb, table, segment, total, router, page_limit)
+    """Partial inference of one segment; retried as a whole (it only reads). Holds a DynamoDB read slot."""
+    with occupy(READ_LIMIT):
+        return infer_segment(res.dynamodb, table, segment, total, router, page_limit)
 
 
 def parse_rules(routing: list[str | dict[str, Any]] | None) -> list[RoutingRule]:
@@ -83,8 +86,16 @@ def determine_schema(
 ) -> dict[str, Any]:
     """Scan ``table`` in ``total`` parallel segments, infer one data-schema per routed table, cache it.
 
-    ``routing``: rules like ``"sk:#"`` (prefix of ``sk`` before ``#``) or ``"kind"`` (value of ``kind``).
-    ``name_limit``: identifier bytes (default: 63 for a PostgreSQL warehouse, else Redshift's 127).
+    Args:
+        table: DynamoDB source table name.
+        total: Number of parallel-scan segments, scanned concurrently.
+        routing: Rules like "sk:#" (prefix of sk before #) or "kind" (value of kind); empty: one data-schema.
+        nested: "relational" (flattened maps, child tables) or "super" (one SUPER/JSONB column per map/list).
+        page_limit: Scan Limit per page; empty: DynamoDB's 1 MB pages.
+        name_limit: Identifier bytes; empty: 63 for a PostgreSQL warehouse, else Redshift's 127.
+        aws_credentials_block: Name of a prefect-aws AwsCredentials block; empty: boto3's environment.
+        redshift_block: Name of a RedshiftCredentials block (its dialect sets the name limit).
+        cache_bucket: S3 bucket of cached data-schemas; empty: ARM_ETL_CACHE_BUCKET (observes.cache).
     """
     log = get_run_logger()
     res = Resources(aws_credentials_block, redshift_block, cache_bucket=cache_bucket)

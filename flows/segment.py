@@ -17,8 +17,10 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from arm_etl.config import target_schema as default_target
+from arm_etl.limits import LOAD_LIMIT, READ_LIMIT
 from arm_etl.segment import Chunk, Encoded, RunOptions, SegmentError, SegmentRun, Uploaded
 from arm_etl.upload import PartStore
+from deployments.limits import occupy
 from flows.resources import Resources
 from flows.schema import artifact_key
 
@@ -27,8 +29,12 @@ Phases = Literal["all", "extract", "load"]
 
 @task(name="extract", retries=3, retry_delay_seconds=[1, 5, 20], cache_policy=NO_CACHE)
 def extract_chunk(run: SegmentRun, chunk_no: int, start_key: dict[str, Any] | None) -> Chunk:
-    """Scan the next pages of the segment; a retry re-reads from the same ExclusiveStartKey."""
-    return run.extract(chunk_no, start_key)
+    """Scan the next pages of the segment; a retry re-reads from the same ExclusiveStartKey.
+
+    Holds a slot of the DynamoDB read limit, which bounds read pressure across all segments.
+    """
+    with occupy(READ_LIMIT):
+        return run.extract(chunk_no, start_key)
 
 
 @task(name="transform", cache_policy=NO_CACHE)
@@ -44,14 +50,19 @@ def upload_chunk(run: SegmentRun, encoded: Encoded, keep_data: bool) -> Uploaded
 
 @task(name="load", retries=2, retry_delay_seconds=[5, 20], cache_policy=NO_CACHE)
 def load_chunk(run: SegmentRun, uploaded: Uploaded) -> int:
-    """Stream the chunk's parts into the staging schema (each part one COPY transaction)."""
-    return run.load(uploaded)
+    """Stream the chunk's parts into the staging schema (each part one COPY transaction).
+
+    Holds a slot of the warehouse load limit: too many concurrent COPYs exhausted Redshift's memory before.
+    """
+    with occupy(LOAD_LIMIT):
+        return run.load(uploaded)
 
 
 @task(name="finish-load", retries=1, retry_delay_seconds=[10], cache_policy=NO_CACHE)
 def finish_load(run: SegmentRun) -> dict[str, int]:
-    """Verify staging counts against the manifest, then swap staging in as the segment schema."""
-    return run.finish()
+    """Verify staging counts against the manifest, then swap staging in (Redshift: the COPYs run here)."""
+    with occupy(LOAD_LIMIT):
+        return run.finish()
 
 
 def default_snapshot() -> str:
@@ -82,6 +93,24 @@ def segment_etl(
 
     Resumes from the S3 manifest when the same ``snapshot`` (default: today, UTC) was started before;
     ``fresh=True`` rescans. ``phases="load"`` only reloads a completed upload; ``"extract"`` stops after S3.
+
+    Args:
+        table: DynamoDB source table name.
+        segment: This run's parallel-scan segment, 0 … total-1.
+        total: Number of parallel-scan segments.
+        target_schema: Production redshift-schema; the segment loads into <target>_part_<segment>.
+        schema_version: Pin a cached data-schema version; empty: latest.
+        snapshot: Run identity for resuming; empty: today's UTC date.
+        fresh: Rescan even if this snapshot was started or completed.
+        phases: "all"; "load" reloads a completed upload without scanning; "extract" stops after S3.
+        page_limit: Scan Limit per page; empty: DynamoDB's 1 MB pages.
+        pages_per_chunk: Scan pages per chunk (the unit of concurrency and of resume).
+        part_size_mb: Uncompressed size at which a table's CSV part is rotated.
+        max_in_flight: Chunks between extract and commit at once (bounds memory).
+        aws_credentials_block: Name of a prefect-aws AwsCredentials block; empty: boto3's environment.
+        redshift_block: Name of a RedshiftCredentials block; empty: ARM_ETL_WAREHOUSE_URL.
+        data_bucket: S3 bucket of CSV parts and manifests; empty: ARM_ETL_DATA_BUCKET (observes.etl-data).
+        cache_bucket: S3 bucket of cached data-schemas; empty: ARM_ETL_CACHE_BUCKET (observes.cache).
     """
     log = get_run_logger()
     res = Resources(aws_credentials_block, redshift_block, data_bucket, cache_bucket)
