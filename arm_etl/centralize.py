@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2.errors
+
 from arm_etl import redshift_sql
 from arm_etl.cache import SchemaCache
 from arm_etl.config import backup_schema, loading_schema, segment_schema
@@ -87,9 +89,10 @@ class Centralizer:
             return None
         with self.wh.transaction() as cur:
             try:
-                cur.execute(f"SELECT * FROM {quote_ident(schema)}.{quote_ident(SEGMENT_MARKER)}")
-            except Exception:
-                return None
+                # through Warehouse.execute: a statement timeout names the blocking sessions
+                self.wh.execute(cur, f"SELECT * FROM {quote_ident(schema)}.{quote_ident(SEGMENT_MARKER)}")
+            except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
+                return None  # a schema without a marker is not a loaded segment
             cols = [d[0] for d in cur.description]
             row = cur.fetchone()
         return dict(zip(cols, row, strict=True)) if row else None
@@ -99,7 +102,7 @@ class Centralizer:
         if not self.wh.schema_exists(schema) or MERGED_TABLE not in self.wh.tables(schema):
             return []
         with self.wh.transaction() as cur:
-            cur.execute(f"SELECT * FROM {quote_ident(schema)}.{quote_ident(MERGED_TABLE)}")
+            self.wh.execute(cur, f"SELECT * FROM {quote_ident(schema)}.{quote_ident(MERGED_TABLE)}")
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 

@@ -127,6 +127,7 @@ class SegmentRun:
         self._transformer: Transformer | None = None
         self._transform_lock = threading.Lock()
         self._manifest_lock = threading.Lock()
+        self._loaded_parts: set[str] = set()  # parts committed into the current staging schema
 
     # ------------------------------------------------------------------ planning
 
@@ -248,6 +249,8 @@ class SegmentRun:
         assert self.schema is not None
         tables = [*schema_tables(self.schema), (SEGMENT_MARKER, MARKER_COLUMNS)]
         wh.recreate_schema(self.staging, tables)
+        with _stats_lock:
+            self._loaded_parts.clear()
 
     def columns(self, table: str) -> list[str]:
         assert self.schema is not None
@@ -257,13 +260,21 @@ class SegmentRun:
         raise SegmentError(f"part for unknown table {table!r} in data-schema {self.schema.version}")
 
     def load(self, up: Uploaded) -> int:
-        """PostgreSQL: stream this chunk's parts into staging. Redshift loads at finish (one COPY)."""
+        """PostgreSQL: stream this chunk's parts into staging. Redshift loads at finish (one COPY).
+
+        Each part is its own COPY transaction; a retry after a failure (e.g. a dropped connection)
+        skips the parts already committed, so it never loads a part twice.
+        """
         wh = self._require_warehouse()
         if wh.dialect == "redshift":
             return 0
         t0 = time.perf_counter()
         rows = 0
         for part in up.record.parts:
+            with _stats_lock:
+                if part.key in self._loaded_parts:
+                    rows += part.rows
+                    continue
             data = up.data.get(part.key) if up.data else None
             if data is None:
                 data = self.store.get(part.key)
@@ -273,6 +284,8 @@ class SegmentRun:
                     f"{self.store.url(part.key)}: loaded {loaded} rows into {self.staging}.{part.table}, "
                     f"manifest says {part.rows}"
                 )
+            with _stats_lock:
+                self._loaded_parts.add(part.key)
             rows += loaded
         up.data = None
         with _stats_lock:
@@ -300,10 +313,13 @@ class SegmentRun:
             raise SegmentError(f"segment {self.o.segment}: staging counts differ from the manifest ({detail})")
         from arm_etl.load import quote_ident
 
+        marker = f"{quote_ident(self.staging)}.{quote_ident(SEGMENT_MARKER)}"
         with wh.transaction() as cur:
-            cur.execute(
-                f"INSERT INTO {quote_ident(self.staging)}.{quote_ident(SEGMENT_MARKER)} "
-                "VALUES (%s, %s, %s, %s, %s, %s, now())",
+            # A retried finish (e.g. the swap lost its connection) marks staging again: exactly one row.
+            wh.execute(cur, f"DELETE FROM {marker}")
+            wh.execute(
+                cur,
+                f"INSERT INTO {marker} VALUES (%s, %s, %s, %s, %s, %s, now())",
                 (m.source_table, m.segment, m.total_segments, m.snapshot, m.data_schema_version, m.items),
             )
         wh.replace_schema(self.staging, self.final)
