@@ -9,6 +9,7 @@ JSON, cut into chunks of at most 65535 bytes.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -94,7 +95,27 @@ def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
         limit = min(int(a or MAX_VARCHAR), MAX_VARCHAR)
 
         def enc_varchar(tag: str, v: Any) -> str:
-            return _checked_string(v if tag == "S" else _canonical_text(tag, v), limit)
+            # _checked_string inlined for the common case (one call per string cell); same checks, same text.
+            s = v if tag == "S" else _canonical_text(tag, v)
+            if "\x00" in s:
+                raise Reject("nul")
+            if len(s) > limit:
+                raise Reject("too_long")
+            if not s.isascii() and len(s) * 4 > limit:
+                try:
+                    nbytes = len(s.encode("utf-8"))
+                except UnicodeEncodeError:
+                    raise Reject("invalid_utf8") from None
+                if nbytes > limit:
+                    raise Reject("too_long")
+            elif not s.isascii():
+                try:
+                    s.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise Reject("invalid_utf8") from None
+            if '"' in s:
+                return '"' + s.replace('"', '""') + '"'
+            return '"' + s + '"'
 
         return enc_varchar
 
@@ -251,7 +272,20 @@ def sort_set(tag: str, values: list[Any]) -> list[Any]:
 
 def wire_json(av: dict[str, Any]) -> bytes:
     """DynamoDB JSON of one value (binary as base64 text, as on the wire)."""
-    return orjson.dumps(_wire(av))
+    return json_bytes(_wire(av))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Compact JSON as UTF-8. Text holding a lone surrogate (not encodable as UTF-8, so orjson refuses it)
+    gets that code unit written as a ``\\uXXXX`` escape: still JSON that parses back to the same value."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # orjson.JSONEncodeError: "str is not valid UTF-8: surrogates not allowed"
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 def _wire(av: Any) -> Any:
@@ -281,14 +315,14 @@ def split_utf8(data: bytes, limit: int = CHUNK_BYTES) -> list[bytes]:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Col:
     slot: int
     enc: Encoder
     is_super: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class _Plan:
     table: Table
     ncols: int
@@ -297,11 +331,22 @@ class _Plan:
     lines: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False, slots=True)
 class _PathNode:
     col: _Col | None = None
     children: dict[str | None, _PathNode] = field(default_factory=dict)
     list_plan: _Plan | None = None
+    # Compiled once the trie is complete (``Transformer._compile``):
+    spath: tuple[str | None, ...] = ()  # path from the item root; None = "an element of the list here"
+    fast_enc: Encoder | None = None  # encoder of a plain (non-SUPER) column here
+    fast_slot: int = -1
+    yields_rows: bool = False  # a child-table row can come from a value here (a list plan at or under it)
+    row_children: dict[str, _PathNode] = field(default_factory=dict)  # the children that can yield rows
+    element: _PathNode | None = None  # the list element's node (an empty one where the data-schema has none)
+
+
+#: Tags that a plain column cell never takes directly (handled by the general path).
+_NOT_PLAIN = frozenset({"M", "L", "SS", "NS", "BS", "NULL"})
 
 
 @dataclass
@@ -317,18 +362,28 @@ class TransformResult:
 
 
 class _Ctx:
-    __slots__ = ("idx", "item", "key_cells", "path", "table")
+    """Per item: the item, its route, its key cells, and the positions of the list elements being walked.
+
+    The path of a rejected value is rebuilt from the node's static path and ``idx`` (see ``_path``), so the
+    walk keeps no path of its own."""
+
+    __slots__ = ("idx", "item", "key_cells", "table")
 
     def __init__(self, item: dict[str, Any], table: str):
         self.item = item
-        self.key_cells: list[str | None] = []
-        self.path: list[str | int] = []
+        self.key_cells: list[str] = []
         self.idx: list[int] = []
         self.table = table
 
 
 class Transformer:
-    """Compiles a data-schema into path tries once, then turns item batches into CSV lines."""
+    """Compiles a data-schema into path tries once, then turns item batches into CSV lines.
+
+    Hot path (every value of every item): a plain column's cell is encoded inline in ``_walk_map``; only
+    maps, lists, sets, NULLs, SUPER columns and values the data-schema does not expect take the general
+    ``_cell`` path. Cells start as the dialect's NULL text, so a row is joined as is. Child-table rows are
+    emitted after their parent's row, visiting only attributes under which a list plan exists.
+    """
 
     def __init__(self, schema: DataSchema, dialect: CsvDialect, segment: int, extracted_at: str):
         self.schema = schema
@@ -366,6 +421,8 @@ class Transformer:
                 if enc is None:
                     enc = encoders[c.type] = encoder_for(c.type, dialect)
                 self._node(trie, c.path).col = _Col(i, enc, c.type == "SUPER")
+        for trie, _ in self.roots.values():
+            self._compile(trie, ())
         self.rejects_lines: list[str] = []
         self.reasons: Counter[str] = Counter()
 
@@ -379,23 +436,51 @@ class Transformer:
             node = nxt
         return node
 
+    def _compile(self, node: _PathNode, spath: tuple[str | None, ...]) -> bool:
+        """Fill the compiled fields of ``node`` and below; returns ``node.yields_rows``."""
+        node.spath = spath
+        col = node.col
+        if col is not None and not col.is_super:
+            node.fast_enc, node.fast_slot = col.enc, col.slot
+        for key, child in node.children.items():
+            below = self._compile(child, (*spath, key))
+            if key is not None and below:
+                node.row_children[key] = child
+        if node.list_plan is not None:
+            element = node.children.get(None)
+            if element is None:
+                element = _PathNode()
+                self._compile(element, (*spath, None))
+            node.element = element
+        node.yields_rows = not (col is not None and col.is_super) and (
+            node.list_plan is not None or bool(node.row_children)
+        )
+        return node.yields_rows
+
     def transform(self, items: Iterable[dict[str, Any]], chunk_no: int = 0) -> TransformResult:
         self.chunk_no = chunk_no
         count = 0
+        roots = self.roots
+        route_of = self.router.route
+        null = self.null
+        tail = self.meta_tail
+        walk = self._walk_map
+        children = self._children
         for item in items:
             count += 1
-            route = self.router.route(item)
-            entry = self.roots.get(route)
+            route = route_of(item)
+            entry = roots.get(route)
             ctx = _Ctx(item, route)
             if entry is None:
-                self._reject(ctx, {"M": item}, "new_table")
+                self._reject(ctx, {"M": item}, "new_table", [])
                 continue
             trie, plan = entry
-            row: list[str | None] = [None] * plan.ncols
-            self._walk_map(trie, item, row, ctx)
+            row = [null] * plan.ncols
+            walk(trie, item, row, ctx)
             ctx.key_cells = [row[s] for s in plan.key_slots]
-            self._emit(plan, row)
-            self._children(trie, item, ctx)
+            plan.lines.append(",".join(row) + tail)
+            if trie.row_children:
+                children(trie, item, ctx)
         lines = {name: plan.lines for name, plan in self.plans.items() if plan.lines}
         if self.rejects_lines:
             lines[REJECTS_TABLE] = self.rejects_lines
@@ -406,93 +491,124 @@ class Transformer:
         self.reasons = Counter()
         return result
 
-    def _emit(self, plan: _Plan, row: list[str | None]) -> None:
-        null = self.null
-        plan.lines.append(",".join([null if c is None else c for c in row]) + self.meta_tail)
-
-    def _walk_map(self, node: _PathNode, m: dict[str, Any], row: list[str | None], ctx: _Ctx) -> None:
+    def _walk_map(self, node: _PathNode, m: dict[str, Any], row: list[str], ctx: _Ctx) -> None:
         """Fill scalar and SUPER cells of one row from a map (the item or a map element)."""
         children = node.children
-        path = ctx.path
         for key, av in m.items():
             child = children.get(key)
-            path.append(key)
             if child is None:
                 if not _empty(av):
-                    self._reject(ctx, av, "new_column")
-            else:
+                    self._reject(ctx, av, "new_column", self._path(ctx, (*node.spath, key)))
+                continue
+            enc = child.fast_enc
+            if enc is None:
                 self._cell(child, av, row, ctx)
-            path.pop()
+                continue
+            for tag, v in av.items():
+                if tag in _NOT_PLAIN:
+                    self._cell_tag(child, tag, v, av, row, ctx)
+                else:
+                    try:
+                        row[child.fast_slot] = enc(tag, v)
+                    except Reject as r:
+                        self._reject(ctx, av, r.reason, self._path(ctx, child.spath))
 
-    def _cell(self, node: _PathNode, av: dict[str, Any], row: list[str | None], ctx: _Ctx) -> None:
+    def _cell(self, node: _PathNode, av: dict[str, Any], row: list[str], ctx: _Ctx) -> None:
         for tag, v in av.items():
-            col = node.col
-            if col is not None and col.is_super:
-                try:
-                    row[col.slot] = col.enc(tag, v)
-                except Reject as r:
-                    self._reject(ctx, av, r.reason)
-            elif tag == "M":
-                if v:
-                    self._walk_map(node, v, row, ctx)
-            elif tag == "L" or tag in SET_TAGS:
-                if v and node.list_plan is None:
-                    self._reject(ctx, av, "type_drift" if node.col is not None else "new_column")
-            elif tag == "NULL":
-                if col is None and not node.children and node.list_plan is None:
-                    self._reject(ctx, av, "new_column")  # a NULL at a known map/list path holds nothing to lose
-            elif col is None:
-                self._reject(ctx, av, "type_drift" if node.children or node.list_plan else "new_column")
-            else:
-                try:
-                    row[col.slot] = col.enc(tag, v)
-                except Reject as r:
-                    self._reject(ctx, av, r.reason)
+            self._cell_tag(node, tag, v, av, row, ctx)
+
+    def _cell_tag(self, node: _PathNode, tag: str, v: Any, av: dict[str, Any], row: list[str], ctx: _Ctx) -> None:
+        col = node.col
+        if col is not None and col.is_super:
+            try:
+                row[col.slot] = col.enc(tag, v)
+            except Reject as r:
+                self._reject(ctx, av, r.reason, self._path(ctx, node.spath))
+        elif tag == "M":
+            if v:
+                self._walk_map(node, v, row, ctx)
+        elif tag == "L" or tag in SET_TAGS:
+            if v and node.list_plan is None:
+                reason = "type_drift" if node.col is not None else "new_column"
+                self._reject(ctx, av, reason, self._path(ctx, node.spath))
+        elif tag == "NULL":
+            if col is None and not node.children and node.list_plan is None:
+                # a NULL at a known map/list path holds nothing to lose
+                self._reject(ctx, av, "new_column", self._path(ctx, node.spath))
+        elif col is None:
+            reason = "type_drift" if node.children or node.list_plan else "new_column"
+            self._reject(ctx, av, reason, self._path(ctx, node.spath))
+        else:
+            try:
+                row[col.slot] = col.enc(tag, v)
+            except Reject as r:
+                self._reject(ctx, av, r.reason, self._path(ctx, node.spath))
 
     def _children(self, node: _PathNode, m: dict[str, Any], ctx: _Ctx) -> None:
         """Emit child-table rows for every list and set under a map (after its own row)."""
-        path = ctx.path
+        row_children = node.row_children
         for key, av in m.items():
-            child = node.children.get(key)
-            if child is None:
-                continue
-            path.append(key)
-            self._children_of(child, av, ctx)
-            path.pop()
+            child = row_children.get(key)
+            if child is not None:
+                self._children_of(child, av, ctx)
 
     def _children_of(self, node: _PathNode, av: dict[str, Any], ctx: _Ctx) -> None:
         for tag, v in av.items():
             if node.col is not None and node.col.is_super:
                 return
             if tag == "M":
-                if v and node.children:
+                if v and node.row_children:
                     self._children(node, v, ctx)
             elif (tag == "L" or tag in SET_TAGS) and v and node.list_plan is not None:
                 self._list(node, tag, v, ctx)
 
     def _list(self, node: _PathNode, tag: str, values: list[Any], ctx: _Ctx) -> None:
         plan = node.list_plan
-        assert plan is not None
-        element = node.children.get(None) or _PathNode()
+        element = node.element
+        assert plan is not None and element is not None
         if tag in SET_TAGS:
             scalar = SET_TAGS[tag]
             elements: list[dict[str, Any]] = [{scalar: x} for x in sort_set(tag, values)]
         else:
             elements = values
-        path, idx = ctx.path, ctx.idx
+        idx = ctx.idx
+        base = [self.null] * plan.ncols
+        for s, cell in zip(plan.key_slots, ctx.key_cells, strict=True):
+            base[s] = cell
+        idx_slots = plan.idx_slots
+        for s, pos in zip(idx_slots, (*idx, 0), strict=True):
+            base[s] = str(pos)
+        last = idx_slots[-1]
+        lines = plan.lines
+        tail = self.meta_tail
+        enc = element.fast_enc
+        slot = element.fast_slot
+        more = element.yields_rows
         for i, av in enumerate(elements):
-            row: list[str | None] = [None] * plan.ncols
-            for s, cell in zip(plan.key_slots, ctx.key_cells, strict=True):
-                row[s] = cell
-            for s, pos in zip(plan.idx_slots, (*idx, i), strict=True):
-                row[s] = str(pos)
-            path.append(i)
+            row = base.copy()
+            row[last] = str(i)
             idx.append(i)
-            self._cell(element, av, row, ctx)
-            self._emit(plan, row)
-            self._children_of(element, av, ctx)
+            if enc is None:
+                self._cell(element, av, row, ctx)
+            else:
+                for t, v in av.items():
+                    if t in _NOT_PLAIN:
+                        self._cell_tag(element, t, v, av, row, ctx)
+                    else:
+                        try:
+                            row[slot] = enc(t, v)
+                        except Reject as r:
+                            self._reject(ctx, av, r.reason, self._path(ctx, element.spath))
+            lines.append(",".join(row) + tail)
+            if more:
+                self._children_of(element, av, ctx)
             idx.pop()
-            path.pop()
+
+    @staticmethod
+    def _path(ctx: _Ctx, spath: tuple[str | None, ...]) -> list[str | int]:
+        """The actual path of a value: the static path with each list level's current position."""
+        positions = iter(ctx.idx)
+        return [next(positions) if seg is None else seg for seg in spath]
 
     def item_key(self, item: dict[str, Any]) -> str:
         key: dict[str, Any] = {}
@@ -500,29 +616,29 @@ class Transformer:
             av = item.get(attr) or {}
             for tag, v in av.items():
                 key[attr] = as_b64(v) if tag == "B" else v
-        return orjson.dumps(key).decode()
+        return json_bytes(key).decode()
 
-    def _reject(self, ctx: _Ctx, av: dict[str, Any], reason: str) -> None:
+    def _reject(self, ctx: _Ctx, av: dict[str, Any], reason: str, path: list[str | int]) -> None:
         self.reasons[reason] += 1
         head = ",".join(
             [
-                quote(ctx.table if not ctx.path else self._table_at(ctx)),
+                quote(ctx.table if not path else self._table_at(ctx.table, path)),
                 quote(self.item_key(ctx.item)),
-                quote(orjson.dumps(ctx.path).decode()),
+                quote(json_bytes(path).decode()),
                 quote(reason),
             ]
         )
         for n, piece in enumerate(split_utf8(wire_json(av))):
             self.rejects_lines.append(head + "," + str(n) + "," + quote(piece.decode("utf-8")) + self.meta_tail)
 
-    def _table_at(self, ctx: _Ctx) -> str:
+    def _table_at(self, table: str, path: list[str | int]) -> str:
         """The table whose row held the rejected value: the deepest list on the path, else the root."""
-        entry = self.roots.get(ctx.table)
+        entry = self.roots.get(table)
         if entry is None:
-            return ctx.table
+            return table
         node, plan = entry
         name = plan.table.name
-        for seg in ctx.path:
+        for seg in path:
             key = None if isinstance(seg, int) else seg
             if isinstance(seg, int) and node.list_plan is not None:
                 name = node.list_plan.table.name
