@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="'load' reloads a completed upload without scanning; 'extract' stops after S3",
     )
     seg.add_argument("--page-limit", type=int)
-    seg.add_argument("--pages-per-chunk", type=int, default=4)
+    seg.add_argument("--pages-per-chunk", type=int, default=8)
     seg.add_argument("--part-size-mb", type=float, default=64)
     seg.add_argument("--max-in-flight", type=int, default=3)
     _common(seg)

@@ -81,7 +81,7 @@ def segment_etl(
     fresh: bool = False,
     phases: Phases = "all",
     page_limit: int | None = None,
-    pages_per_chunk: int = 4,
+    pages_per_chunk: int = 8,
     part_size_mb: float = 64,
     max_in_flight: int = 3,
     aws_credentials_block: str | None = None,
@@ -154,7 +154,7 @@ def segment_etl(
         loads += [load_chunk.submit(run, Uploaded(rec, None)) for rec in list(manifest.chunks)]
 
     if mode != "load":
-        _pipeline(run, max_in_flight, warehouse is not None, loads)
+        _pipeline(run, max_in_flight, warehouse is not None)
 
     for f in loads:
         f.result()
@@ -171,15 +171,19 @@ def segment_etl(
     return summary
 
 
-def _pipeline(run: SegmentRun, max_in_flight: int, loading: bool, loads: list[PrefectFuture[int]]) -> None:
-    """Extract one chunk ahead while earlier chunks transform, upload and load; commit uploads in order."""
+def _pipeline(run: SegmentRun, max_in_flight: int, loading: bool) -> None:
+    """Extract one chunk ahead while earlier chunks transform, upload and load; commit uploads in order.
+
+    A chunk leaves the window only once committed and loaded, so its items and gzip bytes are released:
+    memory is bounded by ``max_in_flight`` chunks, whatever the segment's size.
+    """
     progress_id: Any = create_progress_artifact(
         progress=0.0, description="share of the segment's approximate item count scanned"
     )
     approx = _approx_items(run)
     chunk_no = run.next_chunk_no
     extracting = extract_chunk.submit(run, chunk_no, run.start_key)
-    in_flight: deque[tuple[Chunk, PrefectFuture[Uploaded]]] = deque()
+    in_flight: deque[tuple[Chunk, PrefectFuture[Uploaded], PrefectFuture[int] | None]] = deque()
     scanned = run.manifest.items if run.manifest else 0
     done = False
     while not done or in_flight:
@@ -191,15 +195,15 @@ def _pipeline(run: SegmentRun, max_in_flight: int, loading: bool, loads: list[Pr
                 extracting = extract_chunk.submit(run, chunk.no + 1, chunk.end_key)
             encoded = transform_chunk.submit(run, chunk)
             uploaded = upload_chunk.submit(run, encoded, loading)  # type: ignore[call-overload]
-            in_flight.append((chunk, uploaded))
-            if loading:
-                loads.append(load_chunk.submit(run, uploaded))
+            in_flight.append((chunk, uploaded, load_chunk.submit(run, uploaded) if loading else None))
             if progress_id is not None:
                 update_progress_artifact(progress_id, min(99.0, 100.0 * scanned / approx) if approx else 50.0)
         while in_flight and (done or len(in_flight) >= max_in_flight):
-            head, fut = in_flight.popleft()
+            head, fut, load = in_flight.popleft()
             run.commit(fut.result(), head.end_key)
             head.items = []
+            if load is not None:
+                load.result()
     if progress_id is not None:
         update_progress_artifact(progress_id, 100.0)
 
