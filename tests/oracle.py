@@ -143,7 +143,7 @@ def convert(column_type: str, tag: str, v: Any) -> Any:
             raise Misfit("type_drift")
         d = Decimal(v)
         exact = d.quantize(Decimal(1).scaleb(-scale), context=_WIDE) == d
-        if not exact or abs(d) >= Decimal(10) ** (precision - scale):
+        if not exact or d.copy_abs() >= Decimal(10) ** (precision - scale):  # copy_abs: exact, no rounding
             raise Misfit("type_drift")
         return d
     if base == "BOOLEAN":

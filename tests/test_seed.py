@@ -7,10 +7,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
-import pytest
-from moto import mock_aws
-
 from arm_etl.seed import (
     AWKWARD_CLASSES,
     AWKWARD_PERIOD,
@@ -182,16 +178,6 @@ def test_item_sizes() -> None:
     assert 300 <= sizes[len(sizes) // 2] <= 1_500
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-
-
 def _sorted_sets(value: dict[str, Any]) -> dict[str, Any]:
     ((tag, raw),) = value.items()
     if tag in ("SS", "NS", "BS"):
@@ -207,24 +193,24 @@ def _normalized(item: Item) -> Item:
     return {k: _sorted_sets(v) for k, v in item.items()}
 
 
-def test_seed_round_trip_through_moto(aws_env: None) -> None:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        assert seed_table(client, "arm-seed", 60) == 60
-        create_table(client, "arm-seed")  # idempotent
-        assert seed_table(client, "arm-seed", 60) == 60  # re-run: same keys, same count
+def test_seed_round_trip_through_moto(ddb: Any) -> None:
+    # The session's moto server (in-process mock_aws would wipe the state every other test shares).
+    client = ddb
+    assert seed_table(client, "arm-seed", 60) == 60
+    create_table(client, "arm-seed")  # idempotent
+    assert seed_table(client, "arm-seed", 60) == 60  # re-run: same keys, same count
 
-        scanned: dict[tuple[str, str], Item] = {}
-        for page in client.get_paginator("scan").paginate(TableName="arm-seed", PaginationConfig={"PageSize": 7}):
-            for got in page["Items"]:
-                scanned[(got["pk"]["S"], got["sk"]["S"])] = got
-        expected = list(generate_items(60))
-        assert len(scanned) == 60
+    scanned: dict[tuple[str, str], Item] = {}
+    for page in client.get_paginator("scan").paginate(TableName="arm-seed", PaginationConfig={"PageSize": 7}):
+        for got in page["Items"]:
+            scanned[(got["pk"]["S"], got["sk"]["S"])] = got
+    expected = list(generate_items(60))
+    assert len(scanned) == 60
 
-        plain = expected[12]
-        assert scanned[(plain["pk"]["S"], plain["sk"]["S"])] == plain
-        for it in expected:  # every awkward value survives (sets compared unordered)
-            assert _normalized(scanned[(it["pk"]["S"], it["sk"]["S"])]) == _normalized(it)
+    plain = expected[12]
+    assert scanned[(plain["pk"]["S"], plain["sk"]["S"])] == plain
+    for it in expected:  # every awkward value survives (sets compared unordered)
+        assert _normalized(scanned[(it["pk"]["S"], it["sk"]["S"])]) == _normalized(it)
 
 
 class _FlakyClient:
@@ -247,9 +233,8 @@ class _FlakyClient:
         return getattr(self.inner, name)
 
 
-def test_unprocessed_items_are_retried(aws_env: None) -> None:
-    with mock_aws():
-        client = _FlakyClient(boto3.client("dynamodb", region_name="us-east-1"))
-        assert seed_table(client, "arm-flaky", 30) == 30
-        assert client.calls == 3  # 25 (1 + retry of 24) + 5
-        assert client.inner.scan(TableName="arm-flaky", Select="COUNT")["Count"] == 30
+def test_unprocessed_items_are_retried(ddb: Any) -> None:
+    client = _FlakyClient(ddb)
+    assert seed_table(client, "arm-flaky", 30) == 30
+    assert client.calls == 3  # 25 (1 + retry of 24) + 5
+    assert client.inner.scan(TableName="arm-flaky", Select="COUNT")["Count"] == 30
