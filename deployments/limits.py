@@ -46,6 +46,7 @@ def _api_key(name: str) -> tuple[str, str]:
 
     return (str(get_current_settings().api.url or "ephemeral"), name)
 
+
 _log = logging.getLogger("arm_etl.limits")
 
 
