@@ -127,3 +127,25 @@ def check_segment(
     if orphans:
         problems.append(f"orphan objects in S3: {sorted(orphans)[:5]}")
     return [f"{part}: {p}" for p in problems]
+
+
+def check_production(
+    pg: Any, schema: DataSchema, stores: list[PartStore], target: str, items_by_segment: list[list[dict[str, Any]]]
+) -> list[str]:
+    """Every row, value and reject of production ``target`` against the oracle over all segments' items."""
+    problems: list[str] = []
+    want_rows: dict[str, list[dict[str, Any]]] = {t.name: [] for t in schema.tables}
+    rejects = fetch(pg, target, REJECTS_TABLE)
+    for i, (store, items) in enumerate(zip(stores, items_by_segment, strict=True)):
+        manifest = store.read_manifest()
+        if manifest is None:
+            return [f"segment {i}: no manifest"]
+        at = datetime.fromisoformat(manifest.extracted_at)
+        want = oracle.expected(schema, items, i, at)
+        for t, rows in want.rows.items():
+            want_rows[t] += rows
+        problems += compare_rejects(want.rejects, [r for r in rejects if r["_segment"] == i], i, at)
+    for t in schema.tables:
+        key_cols = list(t.key_columns) + [c.name for c in t.columns if c.path is None]
+        problems += compare_rows(t.name, key_cols, want_rows[t.name], fetch(pg, target, t.name))
+    return [f"{target}: {p}" for p in problems]

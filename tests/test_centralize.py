@@ -203,6 +203,20 @@ def test_full_refresh_twice(stack: Any, prefect_api: str, pg: Any) -> None:
     target = first["centralization"]["target"]
     rows1 = snapshot_rows(pg, [target])
     assert sum(rows1["fin"].values()) > 0
+    # Production equals the source, row for row and value by value (independent oracle over each segment).
+    from arm_etl.cache import SchemaCache
+    from arm_etl.upload import PartStore
+    from tests.exactness import check_production
+    from tests.test_segment_exact import scan_segment
+
+    env = stack.env()
+    s3 = boto3.client("s3", endpoint_url=stack.endpoint)
+    schema = SchemaCache(s3, env["ARM_ETL_CACHE_BUCKET"], table).require()
+    stores = [PartStore(s3, env["ARM_ETL_DATA_BUCKET"], table, i) for i in range(2)]
+    raw = boto3.client("dynamodb", endpoint_url=stack.endpoint)
+    items = [scan_segment(raw, table, i, 2) for i in range(2)]
+    assert sum(len(i) for i in items) == 60
+    assert check_production(pg, schema, stores, target, items) == []
     second = full_refresh(table, 2, routing=["sk:#"], page_limit=20)
     assert second["centralization"]["changed"] is True
     assert snapshot_rows(pg, [target]) == rows1
