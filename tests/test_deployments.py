@@ -465,3 +465,19 @@ def test_full_refresh_fans_segments_out_to_the_segment_deployment(
             cur.execute(f'select count(*) from "{target}"."{t}"')
             rows += cur.fetchone()[0]
     assert rows >= 60
+
+    # Exact: production equals the source row for row (independent oracle over each segment's items).
+    import boto3
+
+    from arm_etl.cache import SchemaCache
+    from arm_etl.upload import PartStore
+    from tests.exactness import check_production
+    from tests.test_segment_exact import scan_segment
+
+    endpoint = ddb.meta.endpoint_url
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    schema = SchemaCache(s3, "observes.cache", table_name).require()
+    stores = [PartStore(s3, "observes.etl-data", table_name, i) for i in range(2)]
+    items = [scan_segment(boto3.client("dynamodb", endpoint_url=endpoint), table_name, i, 2) for i in range(2)]
+    assert sum(len(i) for i in items) == 60
+    assert check_production(pg, schema, stores, target, items) == []
