@@ -56,10 +56,10 @@ class Chunk:
 
 
 class Encoded:
-    __slots__ = ("chunk", "lines", "rejects")
+    __slots__ = ("chunk", "lines", "reject_tables", "rejects")
 
-    def __init__(self, chunk: Chunk, lines: dict[str, list[str]], rejects: Counter[str]):
-        self.chunk, self.lines, self.rejects = chunk, lines, rejects
+    def __init__(self, chunk: Chunk, lines: dict[str, list[str]], rejects: Counter[str], reject_tables: Counter[str]):
+        self.chunk, self.lines, self.rejects, self.reject_tables = chunk, lines, rejects, reject_tables
 
 
 class Uploaded:
@@ -206,12 +206,14 @@ class SegmentRun:
         with self._transform_lock:
             result = self.transformer.transform(chunk.items, chunk.no)
         self.stats.add_time("transform", time.perf_counter() - t0)
-        return Encoded(chunk, result.lines, result.rejects)
+        return Encoded(chunk, result.lines, result.rejects, result.reject_tables)
 
     def upload(self, enc: Encoded, keep_data: bool = True) -> Uploaded:
         t0 = time.perf_counter()
         parts, data = self.store.upload_chunk(enc.chunk.no, enc.lines, self.o.part_size)
-        record = ChunkRecord(enc.chunk.no, len(enc.chunk.items), enc.chunk.scanned, parts, dict(enc.rejects))
+        record = ChunkRecord(
+            enc.chunk.no, len(enc.chunk.items), enc.chunk.scanned, parts, dict(enc.rejects), dict(enc.reject_tables)
+        )
         self.stats.add_time("upload", time.perf_counter() - t0)
         return Uploaded(record, data if keep_data else None)
 

@@ -355,7 +355,8 @@ class TransformResult:
 
     lines: dict[str, list[str]]
     items: int
-    rejects: Counter[str]
+    rejects: Counter[str]  # by reason
+    reject_tables: Counter[str] = field(default_factory=Counter)  # by the table whose row held the value
 
     def rows(self) -> dict[str, int]:
         return {t: len(ls) for t, ls in self.lines.items()}
@@ -425,6 +426,7 @@ class Transformer:
             self._compile(trie, ())
         self.rejects_lines: list[str] = []
         self.reasons: Counter[str] = Counter()
+        self.reject_tables: Counter[str] = Counter()
 
     @staticmethod
     def _node(trie: _PathNode, path: tuple[str | None, ...]) -> _PathNode:
@@ -484,11 +486,12 @@ class Transformer:
         lines = {name: plan.lines for name, plan in self.plans.items() if plan.lines}
         if self.rejects_lines:
             lines[REJECTS_TABLE] = self.rejects_lines
-        result = TransformResult(lines, count, self.reasons)
+        result = TransformResult(lines, count, self.reasons, self.reject_tables)
         for plan in self.plans.values():
             plan.lines = []
         self.rejects_lines = []
         self.reasons = Counter()
+        self.reject_tables = Counter()
         return result
 
     def _walk_map(self, node: _PathNode, m: dict[str, Any], row: list[str], ctx: _Ctx) -> None:
@@ -620,9 +623,11 @@ class Transformer:
 
     def _reject(self, ctx: _Ctx, av: dict[str, Any], reason: str, path: list[str | int]) -> None:
         self.reasons[reason] += 1
+        table = ctx.table if not path else self._table_at(ctx.table, path)
+        self.reject_tables[table] += 1
         head = ",".join(
             [
-                quote(ctx.table if not path else self._table_at(ctx.table, path)),
+                quote(table),
                 quote(self.item_key(ctx.item)),
                 quote(json_bytes(path).decode()),
                 quote(reason),

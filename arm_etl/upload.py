@@ -110,7 +110,8 @@ class ChunkRecord:
     items: int
     scanned: int
     parts: list[Part]
-    rejects: dict[str, int] = field(default_factory=dict)
+    rejects: dict[str, int] = field(default_factory=dict)  # by reason
+    reject_tables: dict[str, int] = field(default_factory=dict)  # by table
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +119,7 @@ class ChunkRecord:
             "items": self.items,
             "scanned": self.scanned,
             "rejects": self.rejects,
+            "reject_tables": self.reject_tables,
             "parts": [p.to_json() for p in self.parts],
         }
 
@@ -129,6 +131,7 @@ class ChunkRecord:
             int(d["scanned"]),
             [Part.from_json(p) for p in d["parts"]],
             dict(d.get("rejects") or {}),
+            dict(d.get("reject_tables") or {}),
         )
 
 
@@ -169,11 +172,12 @@ class Manifest:
         return sum(c.items for c in self.chunks)
 
     def rejects(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for c in self.chunks:
-            for reason, n in c.rejects.items():
-                out[reason] = out.get(reason, 0) + n
-        return out
+        """Rejected values by reason."""
+        return _sum(c.rejects for c in self.chunks)
+
+    def reject_tables(self) -> dict[str, int]:
+        """Rejected values by the table whose row held them."""
+        return _sum(c.reject_tables for c in self.chunks)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -208,6 +212,14 @@ class Manifest:
             complete=bool(d.get("complete")),
             copy_manifests=dict(d.get("copy_manifests") or {}),
         )
+
+
+def _sum(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, n in c.items():
+            out[k] = out.get(k, 0) + n
+    return out
 
 
 class PartStore:

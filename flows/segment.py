@@ -228,15 +228,17 @@ def _summary(run: SegmentRun, mode: str, counts: dict[str, int]) -> dict[str, An
     for p in m.parts():
         parts[p.table] = parts.get(p.table, 0) + 1
     rejects = m.rejects()
+    by_table = m.reject_tables()
     tables = [
         {
             "table": t,
             "rows": rows.get(t, 0),
             "bytes": nbytes.get(t, 0),
             "parts": parts.get(t, 0),
+            "rejects": by_table.get(t, 0),
             "loaded": counts.get(t),
         }
-        for t in sorted(rows)
+        for t in sorted(rows.keys() | by_table.keys())
     ]
     return {
         "table": run.o.table,

@@ -541,6 +541,8 @@ def test_summary_counts_rejects(world: World) -> None:
         want = world.expected(i)
         assert run.summary["rejects"] == dict(Counter(r.reason for r in want.rejects)), i
         assert run.summary["totals"]["rejects"] == len(want.rejects), i
+        per_table = {t["table"]: t["rejects"] for t in run.summary["tables"] if t["rejects"]}
+        assert per_table == dict(Counter(r.table for r in want.rejects)), i
 
 
 def test_rerun_from_completed_upload_then_fresh_keeps_counts(world: World, pgm: Any) -> None:
