@@ -64,26 +64,6 @@ def _canonical_text(tag: str, v: Any) -> str:
     raise Reject("type_drift")
 
 
-def _checked_string(s: str, limit: int) -> str:
-    if "\x00" in s:
-        raise Reject("nul")
-    if len(s) * 4 > limit:
-        if len(s) > limit:
-            raise Reject("too_long")
-        try:
-            nbytes = len(s.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise Reject("invalid_utf8") from None
-        if nbytes > limit:
-            raise Reject("too_long")
-    elif not s.isascii():
-        try:
-            s.encode("utf-8")
-        except UnicodeEncodeError:
-            raise Reject("invalid_utf8") from None
-    return quote(s)
-
-
 def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
     """The cell encoder of one column type: returns the CSV cell text or raises :class:`Reject`."""
     m = _TYPE.match(type_text)
@@ -95,24 +75,19 @@ def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
         limit = min(int(a or MAX_VARCHAR), MAX_VARCHAR)
 
         def enc_varchar(tag: str, v: Any) -> str:
-            # _checked_string inlined for the common case (one call per string cell); same checks, same text.
+            # One call per string cell: the checks are inline, ASCII (the common case) skips encoding.
             s = v if tag == "S" else _canonical_text(tag, v)
             if "\x00" in s:
                 raise Reject("nul")
             if len(s) > limit:
                 raise Reject("too_long")
-            if not s.isascii() and len(s) * 4 > limit:
+            if not s.isascii():
                 try:
                     nbytes = len(s.encode("utf-8"))
                 except UnicodeEncodeError:
                     raise Reject("invalid_utf8") from None
                 if nbytes > limit:
                     raise Reject("too_long")
-            elif not s.isascii():
-                try:
-                    s.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise Reject("invalid_utf8") from None
             if '"' in s:
                 return '"' + s.replace('"', '""') + '"'
             return '"' + s + '"'
