@@ -9,10 +9,9 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
-
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = ()
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -146,6 +145,7 @@ def _quiet_defaults() -> None:
     """Before Prefect is imported: no analytics, and room for a slow machine to start the local API."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # platformdirs, as root in CI
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,10 +47,16 @@ def _run(stack: Any, table: str, items: int, total: int, say: Any) -> int:
         elapsed[phase] = elapsed.get(phase, 0.0) + time.perf_counter() - t0
         return out
 
+    from deployments.limits import create_limits
+
+    say("starting a local Prefect API and creating the global concurrency limits …")
+    for name, what in create_limits().items():
+        say(f"  limit {name}: {what}")
+
     say(f"seeding DynamoDB table {table!r} with {items} synthetic items (every awkward value class) …")
     timed("seed", seed_table, boto3.client("dynamodb"), table, items, 0)
 
-    say(f"data-schema determination over {total} parallel segments (Prefect starts a local API first) …")
+    say(f"data-schema determination over {total} parallel segments …")
     schema = timed("determination", determine_schema, table, total=total, routing=["sk:#"], page_limit=100)
     say(schema["summary"].replace("\n", "\n         "))
 
@@ -81,7 +87,6 @@ def _run(stack: Any, table: str, items: int, total: int, say: Any) -> int:
     print(
         "\nThe warehouse persists in the state folder. To look at it:\n"
         "  arm-etl local up            # prints the env, including ARM_ETL_WAREHOUSE_URL\n"
-        f'  psql "$ARM_ETL_WAREHOUSE_URL" -c \'SELECT count(*) FROM "{target}"."fin"\'\n'
-        f"(now: psql '{stack.warehouse_url}' while this stack runs)"
+        f'  psql "$ARM_ETL_WAREHOUSE_URL" -c \'SELECT count(*) FROM "{target}"."fin"\''
     )
     return 0
