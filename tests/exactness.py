@@ -24,9 +24,8 @@ from tests.test_segment_exact import compare_rejects, compare_rows, fetch, scan_
 
 
 def ensure_buckets(stack: Any) -> None:
-    """(Re)create the stack's buckets. ``tests/test_seed.py`` uses ``moto.mock_aws``, which resets moto's
-    in-process state, and with it the session's moto server (same process): buckets made at stack start
-    are gone for every module that runs after it."""
+    """(Re)create the stack's buckets (idempotent). A guard: any in-process ``moto.mock_aws`` in the session
+    resets moto's state, and with it the session's moto server (same process), buckets included."""
     from botocore.exceptions import ClientError
 
     s3 = boto3.client("s3", endpoint_url=stack.endpoint)
