@@ -180,6 +180,7 @@ class Manifest:
         return _sum(c.reject_tables for c in self.chunks)
 
     def to_json(self) -> dict[str, Any]:
+        nbytes = self.table_bytes()
         return {
             "format": MANIFEST_FORMAT,
             "source_table": self.source_table,
@@ -190,9 +191,7 @@ class Manifest:
             "extracted_at": self.extracted_at,
             "complete": self.complete,
             "scan": {"position": self.position, "chunks": len(self.chunks), "items": self.items},
-            "tables": {
-                t: {"rows": r, "bytes": self.table_bytes().get(t, 0)} for t, r in sorted(self.table_rows().items())
-            },
+            "tables": {t: {"rows": r, "bytes": nbytes.get(t, 0)} for t, r in sorted(self.table_rows().items())},
             "rejects": self.rejects(),
             "copy_manifests": self.copy_manifests,
             "chunks": [c.to_json() for c in self.chunks],

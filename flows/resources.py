@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -75,12 +74,3 @@ class Resources:
                 "no warehouse configured: set ARM_ETL_WAREHOUSE_URL or pass redshift_block (RedshiftCredentials)"
             )
         return wh
-
-
-@dataclass(frozen=True)
-class Locations:
-    """Printable, secret-free description of where a run reads and writes."""
-
-    data_bucket: str
-    cache_bucket: str
-    warehouse: str | None

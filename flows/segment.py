@@ -128,7 +128,9 @@ def segment_etl(
         part_size=max(1, int(part_size_mb * 1024 * 1024)),
     )
     store = PartStore(res.s3, res.data_bucket, table, segment)
-    warehouse = None if phases == "extract" else res.require_warehouse()
+    # The configured warehouse decides the CSV dialect and COPY manifests even when this run only extracts.
+    loading = phases != "extract"
+    warehouse = res.require_warehouse() if loading else res.warehouse
     run = SegmentRun(options, res.dynamodb, store, res.schema_cache(table), warehouse)
     mode = run.prepare()
     manifest = run.manifest
@@ -149,17 +151,17 @@ def segment_etl(
     )
 
     loads: list[PrefectFuture[int]] = []
-    if warehouse is not None:
+    if loading:
         run.begin_load()
         loads += [load_chunk.submit(run, Uploaded(rec, None)) for rec in list(manifest.chunks)]
 
     if mode != "load":
-        _pipeline(run, max_in_flight, warehouse is not None)
+        _pipeline(run, max_in_flight, loading)
 
     for f in loads:
         f.result()
     counts: dict[str, int] = {}
-    if warehouse is not None:
+    if loading:
         counts = finish_load.submit(run).result()
     summary = _summary(run, mode, counts)
     create_table_artifact(
