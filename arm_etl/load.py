@@ -28,6 +28,7 @@ log = logging.getLogger("arm_etl.load")
 DEFAULT_STATEMENT_TIMEOUT_MS = 3_600_000
 COPY_READ_BYTES = 1 << 20
 _PG_TYPES = [(re.compile(r"^VARBYTE(\(\d+\))?$"), "BYTEA"), (re.compile(r"^SUPER$"), "JSONB")]
+_PG_VARLENA = re.compile(r"^(VARCHAR|CHARACTER VARYING|TEXT|BYTEA|JSONB)\b", re.IGNORECASE)
 quote_ident = redshift_sql.quote_ident
 
 
@@ -171,8 +172,15 @@ class Warehouse:
             if self.dialect == "redshift":
                 sql.append(redshift_sql.create_table(schema, name, columns))
             else:
+                table = f"{quote_ident(schema)}.{quote_ident(name)}"
                 cols = ", ".join(f"{quote_ident(c)} {pg_type(t)}" for c, t in columns)
-                sql.append(f"CREATE TABLE {quote_ident(schema)}.{quote_ident(name)} ({cols})")
+                sql.append(f"CREATE TABLE {table} ({cols})")
+                # Long values out of line but uncompressed: pglz was half of PostgreSQL's CPU in a load
+                # (the stand-in trades disk for CPU; Redshift compresses by its own column encodings).
+                external = [c for c, t in columns if _PG_VARLENA.match(pg_type(t))]
+                if external:
+                    alters = ", ".join(f"ALTER COLUMN {quote_ident(c)} SET STORAGE EXTERNAL" for c in external)
+                    sql.append(f"ALTER TABLE {table} {alters}")
         return sql
 
     def recreate_schema(self, schema: str, tables: list[tuple[str, list[tuple[str, str]]]]) -> None:
@@ -215,11 +223,28 @@ class Warehouse:
 
     # ---------------------------------------------------------------- loading
 
-    def copy_part(self, schema: str, table: str, columns: Sequence[str], data: bytes, origin: str) -> int:
-        """PostgreSQL: stream one gzip CSV part through ``COPY … FROM STDIN`` (one transaction)."""
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """One connection for several transactions (a chunk's parts): a new connection costs PostgreSQL a
+        backend start, which for a chunk's ~40 small parts was more CPU than the COPYs themselves."""
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def copy_part(
+        self, schema: str, table: str, columns: Sequence[str], data: bytes, origin: str, conn: Any = None
+    ) -> int:
+        """PostgreSQL: stream one gzip CSV part through ``COPY … FROM STDIN`` (its own transaction).
+
+        ``conn``: an open connection to reuse (see ``connection``); by default one is opened and closed.
+        """
+        if conn is None:
+            with self.connection() as own:
+                return self.copy_part(schema, table, columns, data, origin, own)
         cols = ", ".join(quote_ident(c) for c in columns)
         sql = f"COPY {quote_ident(schema)}.{quote_ident(table)} ({cols}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
-        conn = self.connect()
         try:
             with conn.cursor() as cur:
                 try:
@@ -239,8 +264,10 @@ class Warehouse:
                 rows = int(cur.rowcount)
             conn.commit()
             return rows
-        finally:
-            conn.close()
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
 
     def copy_manifest(self, schema: str, table: str, columns: Sequence[str], manifest_url: str) -> None:
         """Redshift: one COPY per table from the segment's COPY manifest, IAM role, CSV GZIP."""

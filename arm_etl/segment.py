@@ -272,23 +272,26 @@ class SegmentRun:
             return 0
         t0 = time.perf_counter()
         rows = 0
-        for part in up.record.parts:
-            with _stats_lock:
-                if part.key in self._loaded_parts:
-                    rows += part.rows
-                    continue
-            data = up.data.get(part.key) if up.data else None
-            if data is None:
-                data = self.store.get(part.key)
-            loaded = wh.copy_part(self.staging, part.table, self.columns(part.table), data, self.store.url(part.key))
-            if loaded != part.rows:
-                raise WarehouseError(
-                    f"{self.store.url(part.key)}: loaded {loaded} rows into {self.staging}.{part.table}, "
-                    f"manifest says {part.rows}"
+        with wh.connection() as conn:
+            for part in up.record.parts:
+                with _stats_lock:
+                    if part.key in self._loaded_parts:
+                        rows += part.rows
+                        continue
+                data = up.data.get(part.key) if up.data else None
+                if data is None:
+                    data = self.store.get(part.key)
+                loaded = wh.copy_part(
+                    self.staging, part.table, self.columns(part.table), data, self.store.url(part.key), conn
                 )
-            with _stats_lock:
-                self._loaded_parts.add(part.key)
-            rows += loaded
+                if loaded != part.rows:
+                    raise WarehouseError(
+                        f"{self.store.url(part.key)}: loaded {loaded} rows into {self.staging}.{part.table}, "
+                        f"manifest says {part.rows}"
+                    )
+                with _stats_lock:
+                    self._loaded_parts.add(part.key)
+                rows += loaded
         up.data = None
         with _stats_lock:
             self.stats.parts_loaded += len(up.record.parts)

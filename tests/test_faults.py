@@ -320,13 +320,15 @@ def test_connection_dropped_mid_copy_is_retried_without_duplicates(
         conns.last = conn
         return conn
 
-    def copy_part(self: Warehouse, schema: str, table: str, columns: Any, data: bytes, origin: str) -> int:
+    def copy_part(
+        self: Warehouse, schema: str, table: str, columns: Any, data: bytes, origin: str, conn: Any = None
+    ) -> int:
         chunk = int(origin.rsplit("/", 1)[1].split(".")[0]) // 1000
         with lock:
             parts_seen.setdefault(f"{chunk}", 0)
             parts_seen[f"{chunk}"] += 1
             conns.drop = not dropped and chunk == 1 and parts_seen[f"{chunk}"] == 2
-        return real_copy_part(self, schema, table, columns, data, origin)
+        return real_copy_part(self, schema, table, columns, data, origin, conn)
 
     class Dropping:
         def __init__(self, inner: Any):
