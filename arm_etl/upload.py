@@ -47,7 +47,10 @@ class Part:
         return cls(d["table"], d["key"], int(d["rows"]), int(d["bytes"]), int(d["raw_bytes"]))
 
 
-def encode_parts(lines: list[str], part_size: int, level: int = 3) -> list[tuple[bytes, int, int]]:
+GZIP_LEVEL = 1  # half the CPU of level 3 (17 vs 35 µs per seed item) for parts ~9% larger
+
+
+def encode_parts(lines: list[str], part_size: int, level: int = GZIP_LEVEL) -> list[tuple[bytes, int, int]]:
     """Gzip CSV lines into parts of at most ``part_size`` uncompressed bytes each (a line is never split)."""
     parts: list[tuple[bytes, int, int]] = []
     if not lines:
