@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from arm_etl.config import target_schema
+from arm_etl.memory import limit_malloc_arenas
 from arm_etl.segment import Chunk, RunOptions, SegmentRun, Uploaded
 from arm_etl.upload import PartStore
 
@@ -38,6 +39,7 @@ def make_run(res: Any, table: str, pages_per_chunk: int, part_size_mb: float = 6
 
 
 def run_concurrent(run: SegmentRun, max_in_flight: int = 3, workers: int = 12) -> dict[str, int]:
+    limit_malloc_arenas()  # as the flow does
     run.prepare()
     run.begin_load()
     with ThreadPoolExecutor(workers, thread_name_prefix="phase") as pool:

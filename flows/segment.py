@@ -18,6 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from arm_etl.config import target_schema as default_target
 from arm_etl.limits import LOAD_LIMIT, READ_LIMIT
+from arm_etl.memory import limit_malloc_arenas
 from arm_etl.segment import Chunk, Encoded, RunOptions, SegmentError, SegmentRun, Uploaded
 from arm_etl.upload import PartStore
 from deployments.limits import occupy
@@ -113,6 +114,7 @@ def segment_etl(
         cache_bucket: S3 bucket of cached data-schemas; empty: ARM_ETL_CACHE_BUCKET (observes.cache).
     """
     log = get_run_logger()
+    limit_malloc_arenas()  # before the phase threads start: RSS then stays flat however large the segment
     res = Resources(aws_credentials_block, redshift_block, data_bucket, cache_bucket)
     target = default_target(table, target_schema)
     options = RunOptions(
