@@ -1,11 +1,11 @@
 """``python -m bench``: prepare pages, start the stand-ins once, run every row interleaved, write the report.
 
 Schedule (default N = 200,000): a short dlt loader-format probe; then ``--repeat`` rounds, each running
-floor, naive, dlt, arm-etl and phases once (the order rotates per round); arm-etl-core ``--core-repeat``
-times; then the memory row. Medians per row. The slow naive and dlt rows read a prefix of the pages
-(``--baseline-items``, default 30,000). The memory row runs the flow at 10·N if the time budget allows
-(``--x10 full``), else at N/10 (``--x10 tenth``: the ratio is then RSS at N over RSS at N/10, the same
-10× growth); ``--x10 auto`` (default) picks by the time left in ``--budget-s``.
+floor, naive, dlt, arm-etl and phases once (the order rotates per round); arm-etl-core (only if named in
+``--rows``) ``--core-repeat`` times; then the memory row. Medians per row. The slow naive and dlt rows
+read a prefix of the pages (``--baseline-items``, default 20,000). The memory row runs the flow at 10·N
+if the time budget allows (``--x10 full``), else at N/10 (``--x10 tenth``: the ratio is then RSS at N over
+RSS at N/10, the same 10× growth); ``--x10 auto`` (default) picks by the time left in ``--budget-s``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bench.data import TABLE, prepare
 ROOT = Path(__file__).resolve().parent.parent
 MAIN_ROWS = ("floor", "naive", "dlt", "arm-etl", "phases")
 ALL_ROWS = (*MAIN_ROWS, "arm-etl-core", "arm-etl-10x")
+DEFAULT_ROWS = (*MAIN_ROWS, "arm-etl-10x")  # arm-etl-core (the flow's phases without Prefect) is a diagnostic
 DLT_FORMATS = ("insert_values", "csv")
 
 
@@ -165,14 +166,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="where latest.{md,json,png} go")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "bench" / ".cache", help="rendered pages (reused)")
-    ap.add_argument("--rows", default=",".join(ALL_ROWS), help=f"comma-separated subset of {','.join(ALL_ROWS)}")
-    ap.add_argument("--baseline-items", type=int, default=30_000, help="items for the slow naive and dlt rows")
+    ap.add_argument(
+        "--rows",
+        default=",".join(DEFAULT_ROWS),
+        help=f"comma-separated subset of {','.join(ALL_ROWS)} (default: all but arm-etl-core)",
+    )
+    ap.add_argument("--baseline-items", type=int, default=20_000, help="items for the slow naive and dlt rows")
     ap.add_argument("--x10", choices=("auto", "full", "tenth"), default="auto", help="how the memory row runs")
     ap.add_argument("--budget-s", type=float, default=570, help="time budget --x10 auto plans against")
     ap.add_argument("--pages-per-chunk", type=int, default=16, help="arm-etl chunk size in 1 MB pages")
     ap.add_argument("--max-in-flight", type=int, default=3)
     ap.add_argument("--dlt-formats", default=",".join(DLT_FORMATS), help="dlt loader_file_format candidates")
-    ap.add_argument("--dlt-probe-items", type=int, default=8_000, help="items per dlt format probe")
+    ap.add_argument("--dlt-probe-items", type=int, default=5_000, help="items per dlt format probe")
     ap.add_argument(
         "--patch", action="append", default=[], help="experiment: apply bench.patches NAME in the arm-etl rows"
     )

@@ -60,6 +60,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "500",
         "--x10",
         "full",
+        "--rows",
+        "floor,naive,dlt,arm-etl,phases,arm-etl-core,arm-etl-10x",  # every row, the diagnostic one too
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=840, check=False)
