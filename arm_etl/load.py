@@ -32,6 +32,12 @@ _PG_VARLENA = re.compile(r"^(VARCHAR|CHARACTER VARYING|TEXT|BYTEA|JSONB)\b", re.
 quote_ident = redshift_sql.quote_ident
 
 
+def part_reader(data: bytes, compressed: bool) -> Any:
+    """A file over one part's CSV bytes, gunzipping if ``compressed``."""
+    raw = io.BytesIO(data)
+    return gzip.GzipFile(fileobj=raw) if compressed else raw
+
+
 class WarehouseError(Exception):
     """A warehouse statement failed; the message names the schema, table, file and reason."""
 
@@ -234,22 +240,30 @@ class Warehouse:
             conn.close()
 
     def copy_part(
-        self, schema: str, table: str, columns: Sequence[str], data: bytes, origin: str, conn: Any = None
+        self,
+        schema: str,
+        table: str,
+        columns: Sequence[str],
+        data: bytes,
+        origin: str,
+        conn: Any = None,
+        compressed: bool = True,
     ) -> int:
-        """PostgreSQL: stream one gzip CSV part through ``COPY … FROM STDIN`` (its own transaction).
+        """PostgreSQL: stream one CSV part (gzip unless ``compressed=False``) through ``COPY … FROM STDIN``,
+        in its own transaction.
 
         ``conn``: an open connection to reuse (see ``connection``); by default one is opened and closed.
         """
         if conn is None:
             with self.connection() as own:
-                return self.copy_part(schema, table, columns, data, origin, own)
+                return self.copy_part(schema, table, columns, data, origin, own, compressed)
         cols = ", ".join(quote_ident(c) for c in columns)
         sql = f"COPY {quote_ident(schema)}.{quote_ident(table)} ({cols}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
         try:
             with conn.cursor() as cur:
                 try:
                     # 1 MB reads: with 8 KB reads the COPY starves behind the extract/transform threads' GIL.
-                    cur.copy_expert(sql, gzip.GzipFile(fileobj=io.BytesIO(data)), size=COPY_READ_BYTES)
+                    cur.copy_expert(sql, part_reader(data, compressed), size=COPY_READ_BYTES)
                 except psycopg2.errors.QueryCanceled as exc:
                     raise WarehouseError(
                         f"COPY of {origin} into {schema}.{table} timed out; blocking sessions:\n{self.lock_report()}"

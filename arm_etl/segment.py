@@ -63,7 +63,7 @@ class Encoded:
 
 
 class Uploaded:
-    """A chunk's parts in S3, with the gzip bytes kept until the load has streamed them."""
+    """A chunk's parts in S3, with their uncompressed bytes kept until the load has streamed them."""
 
     __slots__ = ("data", "record")
 
@@ -278,11 +278,12 @@ class SegmentRun:
                     if part.key in self._loaded_parts:
                         rows += part.rows
                         continue
-                data = up.data.get(part.key) if up.data else None
+                data = up.data.get(part.key) if up.data else None  # uncompressed, kept by this run's upload
+                compressed = data is None
                 if data is None:
                     data = self.store.get(part.key)
                 loaded = wh.copy_part(
-                    self.staging, part.table, self.columns(part.table), data, self.store.url(part.key), conn
+                    self.staging, part.table, self.columns(part.table), data, self.store.url(part.key), conn, compressed
                 )
                 if loaded != part.rows:
                     raise WarehouseError(

@@ -137,26 +137,19 @@ def install(point: str, n: int) -> None:
 
         PartStore.put = put  # type: ignore[method-assign]
     elif point == "load":
-        import gzip as real_gzip
-
         import arm_etl.load as load_module
 
         counter = _Counter()
+        real_reader = load_module.part_reader
 
-        class KillingGzip:
-            """``gzip`` as ``arm_etl.load`` sees it: the n-th COPY dies after streaming its first block."""
+        def part_reader(data: bytes, compressed: bool) -> Any:
+            """The part file ``arm_etl.load`` streams: the n-th COPY dies after streaming its first block."""
+            inner = real_reader(data, compressed)
+            if counter.next() != n:
+                return inner
+            return _KillAfterFirstRead(inner, point, n)
 
-            def __getattr__(self, name: str) -> Any:
-                return getattr(real_gzip, name)
-
-            @staticmethod
-            def GzipFile(*args: Any, **kwargs: Any) -> Any:
-                inner = real_gzip.GzipFile(*args, **kwargs)
-                if counter.next() != n:
-                    return inner
-                return _KillAfterFirstRead(inner, point, n)
-
-        load_module.gzip = KillingGzip()  # type: ignore[assignment]
+        load_module.part_reader = part_reader
     elif point in ("swap", "rename"):
         real_execute = Warehouse.execute
         counter = _Counter()

@@ -304,8 +304,6 @@ def test_connection_dropped_mid_copy_is_retried_without_duplicates(
 ) -> None:
     """The server terminates the loading connection in the middle of the second part's COPY of a chunk
     (the first part of that chunk already committed); the load task retries; counts and rows are exact."""
-    import gzip as real_gzip
-
     import arm_etl.load as load_module
 
     dropped: list[int] = []
@@ -321,14 +319,21 @@ def test_connection_dropped_mid_copy_is_retried_without_duplicates(
         return conn
 
     def copy_part(
-        self: Warehouse, schema: str, table: str, columns: Any, data: bytes, origin: str, conn: Any = None
+        self: Warehouse,
+        schema: str,
+        table: str,
+        columns: Any,
+        data: bytes,
+        origin: str,
+        conn: Any = None,
+        compressed: bool = True,
     ) -> int:
         chunk = int(origin.rsplit("/", 1)[1].split(".")[0]) // 1000
         with lock:
             parts_seen.setdefault(f"{chunk}", 0)
             parts_seen[f"{chunk}"] += 1
             conns.drop = not dropped and chunk == 1 and parts_seen[f"{chunk}"] == 2
-        return real_copy_part(self, schema, table, columns, data, origin, conn)
+        return real_copy_part(self, schema, table, columns, data, origin, conn, compressed)
 
     class Dropping:
         def __init__(self, inner: Any):
@@ -345,17 +350,14 @@ def test_connection_dropped_mid_copy_is_retried_without_duplicates(
             data: bytes = self.inner.read(size)
             return data
 
-    class Gzip:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real_gzip, name)
+    real_reader = load_module.part_reader
 
-        @staticmethod
-        def GzipFile(*args: Any, **kwargs: Any) -> Any:
-            return Dropping(real_gzip.GzipFile(*args, **kwargs))
+    def part_reader(data: bytes, compressed: bool) -> Any:
+        return Dropping(real_reader(data, compressed))
 
     monkeypatch.setattr(Warehouse, "connect", connect)
     monkeypatch.setattr(Warehouse, "copy_part", copy_part)
-    monkeypatch.setattr(load_module, "gzip", Gzip())
+    monkeypatch.setattr(load_module, "part_reader", part_reader)
     out = run_segment(source.seg["copy_drop"], "copy-drop")
     assert dropped, "the connection was never dropped (chunk 1 has fewer than 2 parts?)"
     assert out["mode"] == "fresh"
