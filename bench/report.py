@@ -291,8 +291,9 @@ def render_md(doc: dict[str, Any], notes: list[str]) -> str:
         + (
             "the flow at 10·N items (the pages replayed 10 times, `bench.x10`), one run."
             if s.get("x10_mode") == "full"
-            else "the flow at N/10 items (a prefix of the pages), one run; `rss_10x` = peak RSS at N over N/10 "
-            "(10·N did not fit the time budget; `--x10 full` runs it)."
+            else "the flow at N/10 items (a prefix of the pages), one run, before the rounds (it is also the "
+            "stand-ins' warm-up); `rss_10x` = peak RSS at N over N/10 (10·N did not fit the time budget; "
+            "`--x10 full` runs it)."
         ),
         "- Experiments (monkeypatches from `bench.patches`, not the product): "
         + (", ".join(f"`{p}`" for p in s.get("patches") or []) or "none")
