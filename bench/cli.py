@@ -140,6 +140,11 @@ class Runner:
                 f"  {r['name']}: {r['items']:,} items in {r['wall_s']:.2f}s = {r['items_per_s']:,.0f} items/s, "
                 f"CPU {r['cpu_s']:.2f}s, peak RSS {r['peak_rss_mb']:.0f} MB"
                 + (
+                    " (halves {:.0f} → {:.0f})".format(*r["rss_halves_mb"])
+                    if len(r.get("rss_halves_mb") or ()) == 2
+                    else ""
+                )
+                + (
                     f" | stand-ins CPU: postgres {si['postgres']:.1f}s, moto {si['moto']:.1f}s, "
                     f"prefect {si['prefect']:.1f}s, replay {si['replay']:.1f}s"
                     if name in doc["rows"] and list(doc["rows"]).index(name) == 0

@@ -254,6 +254,16 @@ def write(out: Path, doc: dict[str, Any], notes: list[str]) -> None:
     chart(doc, out / "latest.png")
 
 
+def _halves_md(runs: list[dict[str, Any]]) -> str:
+    """Peak RSS in the first vs the second half of each flow run: flat if memory is bounded by the window."""
+    parts = [
+        f"{r['name']} {r['rss_halves_mb'][0]:,.0f} → {r['rss_halves_mb'][1]:,.0f}"
+        for r in runs
+        if len(r.get("rss_halves_mb") or ()) == 2
+    ]
+    return (" Peak RSS (MB) in the first → second half of each flow run: " + "; ".join(parts) + ".") if parts else ""
+
+
 def render_md(doc: dict[str, Any], notes: list[str]) -> str:
     env, s = doc["environment"], doc["settings"]
     m = env["machine"]
@@ -294,7 +304,8 @@ def render_md(doc: dict[str, Any], notes: list[str]) -> str:
             else "the flow at N/10 items (a prefix of the pages), one run, before the rounds (it is also the "
             "stand-ins' warm-up); `rss_10x` = peak RSS at N over N/10 (10·N did not fit the time budget; "
             "`--x10 full` runs it)."
-        ),
+        )
+        + _halves_md(doc.get("runs") or []),
         "- Experiments (monkeypatches from `bench.patches`, not the product): "
         + (", ".join(f"`{p}`" for p in s.get("patches") or []) or "none")
         + ".",

@@ -49,6 +49,51 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1024)
 
 
+class RssSampler:
+    """This process's RSS every 0.2 s over the measured work: is memory flat once the chunk window is full,
+    or does it keep growing with the items? ``halves`` = peak RSS (MB) in the first and the second half."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        while not self._stop.wait(0.2):
+            self.samples.append((time.perf_counter() - t0, current_rss_mb()))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def halves(self) -> list[float]:
+        if not self.samples:
+            return []
+        mid = self.samples[-1][0] / 2
+        first = [r for t, r in self.samples if t <= mid] or [0.0]
+        second = [r for t, r in self.samples if t > mid] or [0.0]
+        return [round(max(first), 1), round(max(second), 1)]
+
+
+def current_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class Section:
     """Wall and process-CPU seconds of the measured work."""
 
@@ -234,7 +279,7 @@ def row_arm_etl(args: argparse.Namespace) -> dict[str, Any]:
     from flows.segment import segment_etl
 
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    with Section() as s:
+    with RssSampler() as rss, Section() as s:
         summary = segment_etl(
             args.table,
             0,
@@ -257,6 +302,7 @@ def row_arm_etl(args: argparse.Namespace) -> dict[str, Any]:
             "rejects": totals["rejects"],
             "chunks": totals["chunks"],
             "phase_seconds": summary["phase_seconds"],
+            "rss_halves_mb": rss.halves,
         }
     }
 
@@ -266,7 +312,7 @@ def row_arm_etl_core(args: argparse.Namespace) -> dict[str, Any]:
     from flows.resources import Resources
 
     run = make_run(Resources(), args.table, args.pages_per_chunk)
-    with Section() as s:
+    with RssSampler() as rss, Section() as s:
         counts = run_concurrent(run, args.max_in_flight)
     return {
         "arm-etl-core": {
@@ -275,6 +321,7 @@ def row_arm_etl_core(args: argparse.Namespace) -> dict[str, Any]:
             "cpu_s": s.cpu,
             "rows": _summary_rows(counts),
             "phase_seconds": {k: round(v, 3) for k, v in run.stats.phase_seconds.items()},
+            "rss_halves_mb": rss.halves,
         }
     }
 
