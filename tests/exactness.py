@@ -141,8 +141,8 @@ def check_production(
             return [f"segment {i}: no manifest"]
         at = datetime.fromisoformat(manifest.extracted_at)
         want = oracle.expected(schema, items, i, at)
-        for t, rows in want.rows.items():
-            want_rows[t] += rows
+        for name, rows in want.rows.items():
+            want_rows[name] += rows
         problems += compare_rejects(want.rejects, [r for r in rejects if r["_segment"] == i], i, at)
     for t in schema.tables:
         key_cols = list(t.key_columns) + [c.name for c in t.columns if c.path is None]

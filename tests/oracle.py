@@ -247,6 +247,7 @@ class Oracle:
         key_cells = {}
         for name in root.key_columns:
             col = next(c for c in root.columns if c.name == name)
+            assert col.path is not None and col.path[0] is not None, f"key column {name} has no attribute path"
             ((tag, v),) = item[col.path[0]].items()
             key_cells[name] = convert(col.type, tag, v)
         walk = _Walk(self, route, key, key_cells, segment, extracted_at, out)

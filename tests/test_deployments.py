@@ -22,7 +22,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -30,6 +30,9 @@ import yaml
 import deployments
 from arm_etl.limits import DEFAULT_LIMITS, LOAD_LIMIT, READ_LIMIT
 from deployments import DEPLOYMENTS, ECS_POOL, PARAMETERS, PROCESS_POOL, SCHEDULES, SEGMENT_DEPLOYMENT
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT_YAML = REPO / "prefect.yaml"
@@ -62,8 +65,14 @@ def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path, value
 
 
+def _dump(schedule: Any) -> dict[str, Any]:
+    assert schedule is not None, "a deployment schedule without its schedule"
+    out: dict[str, Any] = schedule.model_dump()
+    return out
+
+
 def schedule_view(s: dict[str, Any]) -> dict[str, Any]:
-    out = {k: s[k] for k in ("cron", "timezone", "slug") if k in s}
+    out: dict[str, Any] = {k: s[k] for k in ("cron", "timezone", "slug") if k in s}
     if s.get("parameters"):
         out["parameters"] = s["parameters"]
     return out
@@ -172,8 +181,7 @@ def test_build_deployments_same_names_paused_schedules() -> None:
         assert d.description == spec.description
         assert d.parameters == {k: v for k, v in spec.parameters.items() if not str(v).startswith("{{")}
         assert [
-            schedule_view({**s.schedule.model_dump(), "slug": s.slug, "parameters": s.parameters})
-            for s in d.schedules or []
+            schedule_view({**_dump(s.schedule), "slug": s.slug, "parameters": s.parameters}) for s in d.schedules or []
         ] == SCHEDULES[d.name]
         assert all(s.active is False for s in d.schedules or [])
 
@@ -411,7 +419,7 @@ def test_determination_runs_through_the_worker(deployed: Deployed, ddb: Any, s3:
 
     seed_table(ddb, table_name, 60)
     with deployed.settings():
-        run = run_deployment(
+        run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync context: a FlowRun
             name="data-schema-determination/data-schema-determination",
             parameters={"table": table_name, "total": 2},
             timeout=150,
@@ -436,7 +444,7 @@ def test_full_refresh_fans_segments_out_to_the_segment_deployment(
 
     seed_table(ddb, table_name, 60)
     with deployed.settings():
-        run = run_deployment(
+        run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync context: a FlowRun
             name="full-refresh/full-refresh",
             parameters={"table": table_name, "total": 2, "segment_deployment": SEGMENT_DEPLOYMENT},
             timeout=170,

@@ -301,7 +301,7 @@ def run_segment(i: int, **extra: Any) -> SegmentRun:
     from flows.segment import segment_etl
 
     t0 = datetime.now(UTC)
-    summary = segment_etl(TABLE, i, TOTAL, **RUN, **extra)
+    summary: dict[str, Any] = segment_etl(TABLE, i, TOTAL, **RUN, **extra)  # type: ignore[call-overload]
     return SegmentRun(i, summary, t0, datetime.now(UTC))
 
 
