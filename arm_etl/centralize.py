@@ -250,14 +250,11 @@ class Centralizer:
                     self.wh.execute(cur, record, params)
             elif self.wh.dialect == "redshift":
                 # APPEND cannot run inside a transaction block: it commits by itself, then progress is recorded.
-                conn = self.wh.connect()
-                try:
+                with self.wh.connection() as conn:
                     conn.autocommit = True
                     with conn.cursor() as cur:
                         self.wh.execute(cur, redshift_sql.append_from(self.loading, name, part, name))
                         self.wh.execute(cur, record, params)
-                finally:
-                    conn.close()
             else:
                 with self.wh.transaction() as cur:
                     src = f"{quote_ident(part)}.{quote_ident(name)}"

@@ -122,18 +122,26 @@ class Warehouse:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """A cursor in one transaction: committed on success, rolled back on any error."""
+    def connection(self) -> Iterator[Any]:
+        """One connection for several transactions (a chunk's parts): a new connection costs PostgreSQL a
+        backend start, which for a chunk's ~40 small parts was more CPU than the COPYs themselves."""
         conn = self.connect()
         try:
-            with conn.cursor() as cur:
-                yield cur
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+            yield conn
         finally:
             conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in one transaction: committed on success, rolled back on any error."""
+        with self.connection() as conn:
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
 
     def execute(self, cur: Any, sql: str, params: Sequence[Any] | None = None) -> None:
         """Run one statement; a statement timeout becomes an error listing the blocking sessions."""
@@ -154,13 +162,9 @@ class Warehouse:
             "WHERE l.granted AND a.pid <> pg_backend_pid() AND l.relation IS NOT NULL ORDER BY xact_age DESC"
         )
         try:
-            conn = self.connect()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(sql)
-                    rows = cur.fetchall()
-            finally:
-                conn.close()
+            with self.connection() as conn, conn.cursor() as cur:
+                cur.execute(sql)
+                rows = cur.fetchall()
         except Exception as exc:  # the report is best effort; the timeout is the error
             return f"(could not read locks: {exc})"
         return "\n".join("  " + " | ".join(str(c) for c in r) for r in rows) or "  (none found)"
@@ -179,11 +183,12 @@ class Warehouse:
                 sql.append(redshift_sql.create_table(schema, name, columns))
             else:
                 table = f"{quote_ident(schema)}.{quote_ident(name)}"
-                cols = ", ".join(f"{quote_ident(c)} {pg_type(t)}" for c, t in columns)
+                pg_columns = [(c, pg_type(t)) for c, t in columns]
+                cols = ", ".join(f"{quote_ident(c)} {t}" for c, t in pg_columns)
                 sql.append(f"CREATE TABLE {table} ({cols})")
                 # Long values out of line but uncompressed: pglz was half of PostgreSQL's CPU in a load
                 # (the stand-in trades disk for CPU; Redshift compresses by its own column encodings).
-                external = [c for c, t in columns if _PG_VARLENA.match(pg_type(t))]
+                external = [c for c, t in pg_columns if _PG_VARLENA.match(t)]
                 if external:
                     alters = ", ".join(f"ALTER COLUMN {quote_ident(c)} SET STORAGE EXTERNAL" for c in external)
                     sql.append(f"ALTER TABLE {table} {alters}")
@@ -228,16 +233,6 @@ class Warehouse:
             self.execute(cur, redshift_sql.rename_schema(staging, target))
 
     # ---------------------------------------------------------------- loading
-
-    @contextmanager
-    def connection(self) -> Iterator[Any]:
-        """One connection for several transactions (a chunk's parts): a new connection costs PostgreSQL a
-        backend start, which for a chunk's ~40 small parts was more CPU than the COPYs themselves."""
-        conn = self.connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
 
     def copy_part(
         self,
@@ -290,8 +285,7 @@ class Warehouse:
                 "Redshift COPY needs an IAM role: set ARM_ETL_IAM_ROLE or the RedshiftCredentials block's iam_role"
             )
         sql = redshift_sql.copy_from_manifest(schema, table, list(columns), manifest_url, self.iam_role, self.region)
-        conn = self.connect()
-        try:
+        with self.connection() as conn:
             with conn.cursor() as cur:
                 try:
                     self.execute(cur, sql)
@@ -302,8 +296,6 @@ class Warehouse:
                         f"COPY into {schema}.{table} from {manifest_url} failed: {detail or str(exc).strip()}"
                     ) from None
             conn.commit()
-        finally:
-            conn.close()
 
     def _load_error_detail(self, conn: Any) -> str:
         try:
