@@ -128,6 +128,7 @@ class SegmentRun:
         self._transform_lock = threading.Lock()
         self._manifest_lock = threading.Lock()
         self._loaded_parts: set[str] = set()  # parts committed into the current staging schema
+        self._columns: dict[str, list[str]] | None = None  # by warehouse table, from the data-schema
 
     # ------------------------------------------------------------------ planning
 
@@ -255,11 +256,14 @@ class SegmentRun:
             self._loaded_parts.clear()
 
     def columns(self, table: str) -> list[str]:
+        """The warehouse columns of ``table``; the map is built once per run (this is called per part)."""
         assert self.schema is not None
-        for name, cols in schema_tables(self.schema):
-            if name == table:
-                return [c for c, _ in cols]
-        raise SegmentError(f"part for unknown table {table!r} in data-schema {self.schema.version}")
+        if self._columns is None:
+            self._columns = {name: [c for c, _ in cols] for name, cols in schema_tables(self.schema)}
+        cols = self._columns.get(table)
+        if cols is None:
+            raise SegmentError(f"part for unknown table {table!r} in data-schema {self.schema.version}")
+        return cols
 
     def load(self, up: Uploaded) -> int:
         """PostgreSQL: stream this chunk's parts into staging. Redshift loads at finish (one COPY).
