@@ -31,36 +31,17 @@ from arm_etl.config import segment_schema
 from arm_etl.csvformat import POSTGRESQL
 from arm_etl.dataschema import REJECTS_COLUMNS, REJECTS_TABLE, DataSchema
 from arm_etl.extract import RAW_ITEMS, _keep_raw_items
+from arm_etl.seed import create_table
 from arm_etl.transform import CHUNK_BYTES, Transformer
 from arm_etl.upload import PartStore
 from tests import oracle
 from tests.exactness import check_segment, ensure_buckets, raw_segment
+from tests.items import AV, B, L, M, N, S
 from tests.test_segment_exact import fetch
 
 TABLE = "bad-inputs"
 TARGET = "bad_inputs"
 SNAPSHOT = "bad-inputs"
-AV = dict[str, Any]
-
-
-def S(s: str) -> AV:
-    return {"S": s}
-
-
-def N(s: str) -> AV:
-    return {"N": s}
-
-
-def B(b: bytes) -> AV:
-    return {"B": b}
-
-
-def M(**kv: AV) -> AV:
-    return {"M": dict(kv)}
-
-
-def L(*vs: AV) -> AV:
-    return {"L": list(vs)}
 
 
 def nested_maps(depth: int) -> AV:
@@ -196,15 +177,7 @@ def loaded(stack: Any, prefect_api: str) -> Loaded:
 
     ensure_buckets(stack)
     ddb = boto3.client("dynamodb", endpoint_url=stack.endpoint)
-    ddb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(ddb, TABLE)
     for kind in KINDS:
         if not kind.drift:
             ddb.put_item(TableName=TABLE, Item=kind.item())

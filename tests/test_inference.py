@@ -16,28 +16,12 @@ from arm_etl import inference
 from arm_etl.dataschema import REJECTS_TABLE, DataSchema, DataSchemaError
 from arm_etl.inference import Partial, finalize, infer, merge_all
 from arm_etl.routing import Router, RoutingRule
+from tests.items import AV, L, M, N, S
 
-AV = dict[str, Any]
 Item = dict[str, AV]
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 RULES = [RoutingRule.parse("sk:#")]
 KEYS = ["pk", "sk"]
-
-
-def S(s: str) -> AV:
-    return {"S": s}
-
-
-def N(s: str) -> AV:
-    return {"N": s}
-
-
-def M(**kv: AV) -> AV:
-    return {"M": dict(kv)}
-
-
-def L(*vs: AV) -> AV:
-    return {"L": list(vs)}
 
 
 ITEMS: list[Item] = [

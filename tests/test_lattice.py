@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from hypothesis import event, given, settings
@@ -21,27 +20,7 @@ from arm_etl.lattice import (
     round_up,
 )
 from arm_etl.transform import Reject, encoder_for
-
-AV = dict[str, Any]
-
-
-def S(s: str) -> AV:
-    return {"S": s}
-
-
-def N(s: str) -> AV:
-    return {"N": s}
-
-
-def B(b: bytes) -> AV:
-    return {"B": b}
-
-
-def BOOL(v: bool) -> AV:
-    return {"BOOL": v}
-
-
-NULL: AV = {"NULL": True}
+from tests.items import AV, BOOL, NULL, B, N, S
 
 
 def infer(values: list[AV]) -> ScalarStats:

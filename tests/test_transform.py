@@ -16,27 +16,11 @@ from arm_etl.dataschema import REJECTS_TABLE, Column, DataSchema, Table
 from arm_etl.inference import finalize, infer
 from arm_etl.routing import Router, RoutingRule
 from arm_etl.transform import CHUNK_BYTES, Transformer, encoder_for, sort_set, split_utf8, wire_json
+from tests.items import AV, L, M, N, S
 
-AV = dict[str, Any]
 Item = dict[str, AV]
 TAIL = ",1,2024-01-01T00:00:00Z\n"
 KEYS = ("pk", "sk")
-
-
-def S(s: str) -> AV:
-    return {"S": s}
-
-
-def N(s: str) -> AV:
-    return {"N": s}
-
-
-def M(**kv: AV) -> AV:
-    return {"M": dict(kv)}
-
-
-def L(*vs: AV) -> AV:
-    return {"L": list(vs)}
 
 
 def c(name: str, path: tuple[str | None, ...] | None, typ: str, nullable: bool = True) -> Column:
