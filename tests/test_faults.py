@@ -250,6 +250,23 @@ def fast_botocore_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def hook_flow_clients(monkeypatch: pytest.MonkeyPatch, event: str, handler: Any) -> None:
+    """Register ``handler`` for botocore ``event`` (e.g. ``before-send.s3.PutObject``) on every client the
+    flow's Resources creates for that event's service."""
+    from flows.resources import Resources
+
+    service = event.split(".")[1]
+    real_client = Resources.client
+
+    def client(self: Resources, name: str) -> Any:
+        c = real_client(self, name)
+        if name == service:
+            c.meta.events.register(event, handler)
+        return c
+
+    monkeypatch.setattr(Resources, "client", client)
+
+
 # ------------------------------------------------------------------------------------------ S3, COPY
 
 
@@ -259,7 +276,6 @@ def test_s3_slowdown_and_internal_errors_on_parts_are_absorbed(
     """503 SlowDown twice on one part (botocore retries it); 500 InternalError seven times on another (the
     flow's client, standard mode with 5 retries, gives up after 6 attempts; the upload task then retries the
     chunk, overwriting the same keys). The run ends exact, with no orphan part."""
-    from flows.resources import Resources
 
     plan: dict[str, list[tuple[int, str]]] = {}
     fired: list[tuple[str, str]] = []
@@ -281,15 +297,7 @@ def test_s3_slowdown_and_internal_errors_on_parts_are_absorbed(
             fired.append((url, code))
         return faults.s3_error(request.url, status, code)
 
-    real_client = Resources.client
-
-    def client(self: Resources, service: str) -> Any:
-        c = real_client(self, service)
-        if service == "s3":
-            c.meta.events.register("before-send.s3.PutObject", on_put)
-        return c
-
-    monkeypatch.setattr(Resources, "client", client)
+    hook_flow_clients(monkeypatch, "before-send.s3.PutObject", on_put)
     fast_botocore_backoff(monkeypatch)
     out = run_segment(source.seg["s3"], "s3-faults")
     # 7 failures of one key outlast botocore's 6 attempts of one call: the upload task retried the chunk
@@ -471,19 +479,10 @@ def test_throttled_segment_flow_finishes_exact(
     """Through the flow's own client (botocore standard mode, ``max_attempts`` 5 retries = 6 attempts):
     8 consecutive throttles exhaust botocore once; the scanner backs off (logged) and retries the same page,
     botocore absorbs the remaining 2; the result is exact."""
-    from flows.resources import Resources
 
     fast_botocore_backoff(monkeypatch)
     hook = ScanThrottler(first=3, count=8)
-    real_client = Resources.client
-
-    def client(self: Resources, service: str) -> Any:
-        c = real_client(self, service)
-        if service == "dynamodb":
-            c.meta.events.register("before-send.dynamodb.Scan", hook)
-        return c
-
-    monkeypatch.setattr(Resources, "client", client)
+    hook_flow_clients(monkeypatch, "before-send.dynamodb.Scan", hook)
     with caplog.at_level(logging.WARNING, logger="arm_etl.extract"):
         out = run_segment(source.seg["throttle"], "throttled")
     assert out["mode"] == "fresh"

@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 from arm_etl.cache import SchemaCache
 from arm_etl.load import Warehouse, WarehouseError
-from arm_etl.seed import seed_table
+from arm_etl.seed import create_table, seed_table
 from arm_etl.upload import PartStore
 from tests.exactness import check_segment, ensure_buckets, raw_segment, schema_exists
 
@@ -335,15 +335,7 @@ def test_hostile_names_are_quoted_and_harmless(stack: Any, prefect_api: str, pg:
         cur.execute("DELETE FROM public.arm_canary")
         cur.execute("INSERT INTO public.arm_canary VALUES ('alive')")
     ddb = boto3.client("dynamodb", endpoint_url=stack.endpoint)
-    ddb.create_table(
-        TableName=INJECT_TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(ddb, INJECT_TABLE)
     routes = ["ev'il\"; DROP TABLE public.arm_canary; --", "ok"]
     for i in range(12):
         item: dict[str, Any] = {

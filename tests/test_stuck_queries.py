@@ -111,21 +111,14 @@ def test_a_blocked_statement_times_out_naming_the_blocker(
 
 
 def test_every_connection_gets_the_statement_timeout(stack: Any) -> None:
-    wh = Warehouse(stack.warehouse_url, statement_timeout_ms=4321)
-    conn = wh.connect()
-    try:
-        with conn.cursor() as cur:
+    set_and_default = [
+        (Warehouse(stack.warehouse_url, statement_timeout_ms=4321), "4321ms"),
+        (Warehouse(stack.warehouse_url), "1h"),  # the default is one hour, never "no limit"
+    ]
+    for wh, shown in set_and_default:
+        with wh.connection() as conn, conn.cursor() as cur:
             cur.execute("SHOW statement_timeout")
-            assert cur.fetchone()[0] == "4321ms"
-    finally:
-        conn.close()
-    conn = Warehouse(stack.warehouse_url).connect()  # the default is one hour, never "no limit"
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SHOW statement_timeout")
-            assert cur.fetchone()[0] == "1h"
-    finally:
-        conn.close()
+            assert cur.fetchone()[0] == shown
 
 
 @pytest.fixture(scope="module")
