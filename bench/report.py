@@ -11,21 +11,7 @@ from typing import Any
 
 import orjson
 
-#: Rows in the order they are shown.
-ORDER = (
-    "floor",
-    "naive",
-    "dlt",
-    "arm-etl",
-    "arm-etl-core",
-    "phase-extract",
-    "phase-transform",
-    "phase-upload",
-    "phase-load",
-    "phases-sequence",
-    "arm-etl-tenth",
-    "arm-etl-10x",
-)
+#: Row name → label, in the order the rows are shown.
 LABELS = {
     "floor": "floor: fetch + orjson.loads of every page",
     "naive": "naive: boto3 resource scan → csv.DictWriter → COPY",
@@ -40,6 +26,7 @@ LABELS = {
     "arm-etl-tenth": "arm-etl: segment flow at N/10 items (memory baseline)",
     "arm-etl-10x": "arm-etl: segment flow at 10·N items",
 }
+ORDER = tuple(LABELS)
 #: name → (ratio key, comparison, target, wording)
 GOALS = (
     ("vs_dlt", ">=", 6.0, "arm-etl items/s ≥ 6× dlt's"),

@@ -39,14 +39,21 @@ def cpu_now() -> float:
 def peak_rss_mb() -> float:
     """This process's peak RSS. ``VmHWM`` rather than ``ru_maxrss``: Linux carries the forking parent's
     high-water mark across ``exec`` into ``ru_maxrss``, which would report the parent's size."""
+    return _proc_status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
+        1 << 20 if sys.platform == "darwin" else 1024
+    )
+
+
+def _proc_status_mb(field: str) -> float:
+    """A memory field of ``/proc/self/status`` in MB; 0.0 where there is no /proc (macOS)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1024)
+    return 0.0
 
 
 class RssSampler:
@@ -63,7 +70,7 @@ class RssSampler:
     def _run(self) -> None:
         t0 = time.perf_counter()
         while not self._stop.wait(0.2):
-            self.samples.append((time.perf_counter() - t0, current_rss_mb()))
+            self.samples.append((time.perf_counter() - t0, _proc_status_mb("VmRSS")))
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -81,17 +88,6 @@ class RssSampler:
         first = [r for t, r in self.samples if t <= mid] or [0.0]
         second = [r for t, r in self.samples if t > mid] or [0.0]
         return [round(max(first), 1), round(max(second), 1)]
-
-
-def current_rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 class Section:
