@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg2.errors
 
-from arm_etl import redshift_sql
+from arm_etl.warehouse import redshift_sql
 from arm_etl.cache import SchemaCache
 from arm_etl.config import backup_schema, loading_schema, segment_schema
 from arm_etl.dataschema import DataSchema

@@ -36,7 +36,7 @@ POSTGRESQL = CsvDialect("postgresql", "", pg_binary, "JSONB")
 
 
 def redshift_dialect() -> CsvDialect:
-    from arm_etl import redshift_sql
+    from arm_etl.warehouse import redshift_sql
 
     binary = hex_binary if redshift_sql.REDSHIFT_BINARY_ENCODING == "hex" else _b64
     return CsvDialect("redshift", redshift_sql.REDSHIFT_CSV_NULL, binary, "SUPER")

@@ -19,7 +19,7 @@ import psycopg2
 import psycopg2.errors
 from sqlalchemy.engine import URL, make_url
 
-from arm_etl import redshift_sql
+from arm_etl.warehouse import redshift_sql
 from arm_etl.csvformat import POSTGRESQL, CsvDialect, redshift_dialect
 from arm_etl.dataschema import METADATA_COLUMNS, REJECTS_COLUMNS, REJECTS_TABLE, DataSchema
 

@@ -1,4 +1,4 @@
-"""Tests for arm_etl.redshift_sql: exact SQL text, identifier quoting, injection safety, validation."""
+"""Tests for arm_etl.warehouse.redshift_sql: exact SQL text, identifier quoting, injection safety, validation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from arm_etl import redshift_sql as rs
+from arm_etl.warehouse import redshift_sql as rs
 
 ROLE = "arn:aws:iam::123456789012:role/x"
 MANIFEST = "s3://observes.etl-data/orders/part_0/orders.manifest"
