@@ -58,7 +58,7 @@ class SchemaCache:
                 ) from None
             raise
         except EndpointConnectionError as exc:
-            raise DataSchemaError(f"S3 unreachable reading {self.url(version)}: {exc}") from None
+            raise DataSchemaError(f"S3 unreachable reading {self.url(version)}: {exc}", transient=True) from None
         return DataSchema.loads(body, origin=f"s3://{self.bucket}/{key}")
 
     def require(self, version: str | None = None) -> DataSchema:

@@ -12,32 +12,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2.errors
-
-from arm_etl.warehouse import redshift_sql
 from arm_etl.cache import SchemaCache
 from arm_etl.config import backup_schema, loading_schema, segment_schema
 from arm_etl.dataschema import DataSchema
-from arm_etl.load import Warehouse, quote_ident, schema_tables
-from arm_etl.segment import SEGMENT_MARKER
+from arm_etl.errors import ArmEtlError
 from arm_etl.upload import Manifest, PartStore
+from arm_etl.warehouse import Warehouse
+from arm_etl.warehouse.bookkeeping import MERGED_COLUMNS, MERGED_TABLE, MergedRow
 
 log = logging.getLogger("arm_etl.centralize")
 
-MERGED_TABLE = "_etl_merged"
-MERGED_COLUMNS: list[tuple[str, str]] = [
-    ("segment", "INTEGER"),
-    ("snapshot", "VARCHAR(64)"),
-    ("data_schema_version", "VARCHAR(64)"),
-    ("table_name", "VARCHAR(512)"),
-    ("rows", "BIGINT"),
-    ("merged_at", "TIMESTAMPTZ"),
-]
 
-
-class CentralizeError(Exception):
+class CentralizeError(ArmEtlError):
     """Centralization refused or failed before anything destructive; the message says what to run."""
 
 
@@ -85,26 +74,11 @@ class Centralizer:
     # ------------------------------------------------------------------ read-only
 
     def _marker(self, schema: str) -> dict[str, Any] | None:
-        if not self.wh.schema_exists(schema):
-            return None
-        with self.wh.transaction() as cur:
-            try:
-                # through Warehouse.execute: a statement timeout names the blocking sessions
-                self.wh.execute(cur, f"SELECT * FROM {quote_ident(schema)}.{quote_ident(SEGMENT_MARKER)}")
-            except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
-                return None  # a schema without a marker is not a loaded segment
-            cols = [d[0] for d in cur.description]
-            row = cur.fetchone()
-        return dict(zip(cols, row, strict=True)) if row else None
+        return self.wh.read_marker(schema)
 
     def merged_rows(self, schema: str) -> list[dict[str, Any]]:
         """Progress rows of ``schema._etl_merged`` (empty if the schema or table is absent)."""
-        if not self.wh.schema_exists(schema) or MERGED_TABLE not in self.wh.tables(schema):
-            return []
-        with self.wh.transaction() as cur:
-            self.wh.execute(cur, f"SELECT * FROM {quote_ident(schema)}.{quote_ident(MERGED_TABLE)}")
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        return self.wh.read_merged(schema)
 
     def inspect(self) -> list[SegmentCheck]:
         loading_merged = self.merged_rows(self.loading)
@@ -219,7 +193,7 @@ class Centralizer:
         if any(c.merged_tables or c.unrecorded for c in checks):
             log.info("resuming the merge already in %s", self.loading)
             return True
-        tables = [*schema_tables(self.schema), (MERGED_TABLE, MERGED_COLUMNS)]
+        tables = [*self.schema.warehouse_tables(), (MERGED_TABLE, MERGED_COLUMNS)]
         self.wh.recreate_schema(self.loading, tables)
         return False
 
@@ -235,40 +209,15 @@ class Centralizer:
             if r["segment"] == check.segment and r["snapshot"] == m.snapshot
         }
         moved: dict[str, int] = {}
-        for name, cols in schema_tables(self.schema):
+        for name, cols in self.schema.warehouse_tables():
             if name in done:
                 continue
             rows = m.table_rows().get(name, 0)
-            columns = ", ".join(quote_ident(c) for c, _ in cols)
-            record = (
-                f"INSERT INTO {quote_ident(self.loading)}.{quote_ident(MERGED_TABLE)} "
-                "VALUES (%s, %s, %s, %s, %s, now())"
-            )
-            params = (check.segment, m.snapshot, m.data_schema_version, name, rows)
+            record = MergedRow(check.segment, m.snapshot, m.data_schema_version, name, rows, datetime.now(UTC))
             if name in check.unrecorded:
-                with self.wh.transaction() as cur:
-                    self.wh.execute(cur, record, params)
-            elif self.wh.dialect == "redshift":
-                # APPEND cannot run inside a transaction block: it commits by itself, then progress is recorded.
-                with self.wh.connection() as conn:
-                    conn.autocommit = True
-                    with conn.cursor() as cur:
-                        self.wh.execute(cur, redshift_sql.append_from(self.loading, name, part, name))
-                        self.wh.execute(cur, record, params)
+                self.wh.record_merged(self.loading, record)  # appended (and committed) before a crash
             else:
-                with self.wh.transaction() as cur:
-                    src = f"{quote_ident(part)}.{quote_ident(name)}"
-                    self.wh.execute(
-                        cur,
-                        f"INSERT INTO {quote_ident(self.loading)}.{quote_ident(name)} ({columns}) "
-                        f"SELECT {columns} FROM {src}",
-                    )
-                    if cur.rowcount != rows:
-                        raise CentralizeError(
-                            f"segment {check.segment} table {name}: moved {cur.rowcount} rows, manifest says {rows}"
-                        )
-                    self.wh.execute(cur, f"DELETE FROM {src}")
-                    self.wh.execute(cur, record, params)
+                self.wh.append(self.loading, part, name, cols, record)
             moved[name] = rows
         return moved
 
@@ -280,7 +229,7 @@ class Centralizer:
             assert c.manifest is not None
             for t, n in c.manifest.table_rows().items():
                 expected[t] = expected.get(t, 0) + n
-        names = [n for n, _ in schema_tables(self.schema)]
+        names = [n for n, _ in self.schema.warehouse_tables()]
         actual = self.wh.counts(self.loading, names)
         wrong = [
             f"{t} {actual.get(t, 0)}/{expected.get(t, 0)}" for t in names if actual.get(t, 0) != expected.get(t, 0)
@@ -298,9 +247,6 @@ class Centralizer:
 
     def swap(self) -> None:
         """``T``→``T_backup`` (old backup dropped), ``T_loading``→``T``: one transaction; then drop segments."""
-        exists = self.wh.schema_exists(self.target)
-        with self.wh.transaction() as cur:
-            for stmt in redshift_sql.swap_schemas(self.target, self.loading, self.backup, production_exists=exists):
-                self.wh.execute(cur, stmt)
+        self.wh.swap(self.target, self.loading, self.backup)
         for i in range(self.total):
             self.wh.drop_schema(segment_schema(self.target, i))

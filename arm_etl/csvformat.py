@@ -47,8 +47,8 @@ def _b64(data: bytes) -> str:
 
 
 def dialect_for(name: str) -> CsvDialect:
-    if name == "postgresql":
-        return POSTGRESQL
-    if name == "redshift":
-        return redshift_dialect()
-    raise ValueError(f"unknown warehouse dialect {name!r} (expected postgresql or redshift)")
+    """The CSV dialect of a warehouse dialect by name."""
+    makers: dict[str, Callable[[], CsvDialect]] = {"postgresql": lambda: POSTGRESQL, "redshift": redshift_dialect}
+    if name not in makers:
+        raise ValueError(f"unknown warehouse dialect {name!r} (expected postgresql or redshift)")
+    return makers[name]()

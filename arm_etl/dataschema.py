@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from arm_etl.errors import ArmEtlError
 from arm_etl.routing import RoutingRule
 
 FORMAT = 1
@@ -33,7 +34,7 @@ REJECTS_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-class DataSchemaError(Exception):
+class DataSchemaError(ArmEtlError):
     """A data-schema document is missing, malformed or does not fit the data."""
 
 
@@ -122,6 +123,12 @@ class DataSchema:
     @property
     def routes(self) -> list[str]:
         return [t.name for t in self.tables if t.parent is None]
+
+    def warehouse_tables(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Every warehouse table of this data-schema, ``_etl_rejects`` included, with (column, type) pairs."""
+        tables = [(t.name, t.column_types()) for t in self.tables]
+        tables.append((REJECTS_TABLE, list(REJECTS_COLUMNS) + list(METADATA_COLUMNS)))
+        return tables
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -19,13 +19,15 @@ from typing import Any
 import orjson
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from arm_etl.errors import ArmEtlError, is_transient
+
 log = logging.getLogger("arm_etl.extract")
 
 THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 RAW_ITEMS = "ArmEtlRawItems"
 
 
-class ExtractError(Exception):
+class ExtractError(ArmEtlError):
     """The source table cannot be read (missing, unreachable, or throttled beyond the wait budget)."""
 
 
@@ -58,9 +60,9 @@ def describe_keys(client: Any, table: str) -> tuple[list[str], int]:
             raise ExtractError(
                 f"DynamoDB table {table!r} not found at {client.meta.endpoint_url} (region {client.meta.region_name})"
             ) from None
-        raise ExtractError(f"DynamoDB table {table!r}: {exc}") from exc
+        raise ExtractError(f"DynamoDB table {table!r}: {exc}", transient=is_transient(exc)) from exc
     except EndpointConnectionError as exc:
-        raise ExtractError(f"DynamoDB endpoint unreachable for table {table!r}: {exc}") from None
+        raise ExtractError(f"DynamoDB endpoint unreachable for table {table!r}: {exc}", transient=True) from None
     keys = sorted(desc["KeySchema"], key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
     return [k["AttributeName"] for k in keys], int(desc.get("ItemCount") or 0)
 

@@ -19,26 +19,17 @@ from typing import Any
 from arm_etl.cache import SchemaCache
 from arm_etl.config import segment_schema, staging_schema
 from arm_etl.dataschema import DataSchema
+from arm_etl.errors import ArmEtlError
 from arm_etl.extract import SegmentScanner, Throttle
-from arm_etl.load import Warehouse, WarehouseError, schema_tables
 from arm_etl.transform import Transformer
-from arm_etl.upload import ChunkRecord, Manifest, PartStore, key_from_json, key_to_json
+from arm_etl.upload import ChunkRecord, Manifest, Part, PartStore, key_from_json, key_to_json
+from arm_etl.warehouse import PartLoad, TableCopy, Warehouse, WarehouseError
+from arm_etl.warehouse.bookkeeping import MARKER_COLUMNS, SEGMENT_MARKER, SegmentMarker
 
 log = logging.getLogger("arm_etl.segment")
 
-SEGMENT_MARKER = "_etl_segment"
-MARKER_COLUMNS: list[tuple[str, str]] = [
-    ("source_table", "VARCHAR(1024)"),
-    ("segment", "INTEGER"),
-    ("total_segments", "INTEGER"),
-    ("snapshot", "VARCHAR(64)"),
-    ("data_schema_version", "VARCHAR(64)"),
-    ("items", "BIGINT"),
-    ("loaded_at", "TIMESTAMPTZ"),
-]
 
-
-class SegmentError(Exception):
+class SegmentError(ArmEtlError):
     """A segment run cannot proceed; the message says what to run."""
 
 
@@ -227,7 +218,7 @@ class SegmentRun:
             self.manifest.chunks.append(up.record)
             self.manifest.position = key_to_json(end_key)
             self.manifest.complete = end_key is None
-            if self.manifest.complete and self.warehouse is not None and self.warehouse.dialect == "redshift":
+            if self.manifest.complete and self.warehouse is not None and self.warehouse.needs_copy_manifests:
                 self.manifest.copy_manifests = self.store.write_copy_manifests(self.manifest)
             self.store.write_manifest(self.manifest)
 
@@ -250,7 +241,7 @@ class SegmentRun:
         """(Re)create the staging schema: a load always starts empty, so a re-run never duplicates."""
         wh = self._require_warehouse()
         assert self.schema is not None
-        tables = [*schema_tables(self.schema), (SEGMENT_MARKER, MARKER_COLUMNS)]
+        tables = [*self.schema.warehouse_tables(), (SEGMENT_MARKER, MARKER_COLUMNS)]
         wh.recreate_schema(self.staging, tables)
         with _stats_lock:
             self._loaded_parts.clear()
@@ -259,47 +250,47 @@ class SegmentRun:
         """The warehouse columns of ``table``; the map is built once per run (this is called per part)."""
         assert self.schema is not None
         if self._columns is None:
-            self._columns = {name: [c for c, _ in cols] for name, cols in schema_tables(self.schema)}
+            self._columns = {name: [c for c, _ in cols] for name, cols in self.schema.warehouse_tables()}
         cols = self._columns.get(table)
         if cols is None:
             raise SegmentError(f"part for unknown table {table!r} in data-schema {self.schema.version}")
         return cols
 
+    def _part_load(self, part: Part, data: dict[str, bytes] | None) -> PartLoad:
+        kept = data.get(part.key) if data else None  # uncompressed, kept by this run's upload
+        return PartLoad(
+            key=part.key,
+            table=part.table,
+            columns=self.columns(part.table),
+            rows=part.rows,
+            origin=self.store.url(part.key),
+            data=kept if kept is not None else self.store.get(part.key),
+            compressed=kept is None,
+        )
+
     def load(self, up: Uploaded) -> int:
-        """PostgreSQL: stream this chunk's parts into staging. Redshift loads at finish (one COPY).
+        """Stream this chunk's parts into staging where the warehouse loads part by part (PostgreSQL).
 
         Each part is its own COPY transaction; a retry after a failure (e.g. a dropped connection)
-        skips the parts already committed, so it never loads a part twice.
+        skips the parts already committed, so it never loads a part twice. Redshift loads nothing
+        here: each table is one COPY from its manifest in :meth:`finish`.
         """
         wh = self._require_warehouse()
-        if wh.dialect == "redshift":
-            return 0
         t0 = time.perf_counter()
         rows = 0
-        with wh.connection() as conn:
-            for part in up.record.parts:
-                with _stats_lock:
-                    if part.key in self._loaded_parts:
-                        rows += part.rows
-                        continue
-                data = up.data.get(part.key) if up.data else None  # uncompressed, kept by this run's upload
-                compressed = data is None
-                if data is None:
-                    data = self.store.get(part.key)
-                loaded = wh.copy_part(
-                    self.staging, part.table, self.columns(part.table), data, self.store.url(part.key), conn, compressed
-                )
-                if loaded != part.rows:
-                    raise WarehouseError(
-                        f"{self.store.url(part.key)}: loaded {loaded} rows into {self.staging}.{part.table}, "
-                        f"manifest says {part.rows}"
-                    )
-                with _stats_lock:
-                    self._loaded_parts.add(part.key)
-                rows += loaded
-        up.data = None
         with _stats_lock:
-            self.stats.parts_loaded += len(up.record.parts)
+            todo = [p for p in up.record.parts if p.key not in self._loaded_parts]
+            rows += sum(p.rows for p in up.record.parts if p.key in self._loaded_parts)
+        for part, loaded in wh.load_parts(self.staging, (self._part_load(p, up.data) for p in todo)):
+            if loaded != part.rows:
+                raise WarehouseError(
+                    f"{part.origin}: loaded {loaded} rows into {self.staging}.{part.table}, manifest says {part.rows}"
+                )
+            with _stats_lock:
+                self._loaded_parts.add(part.key)
+                self.stats.parts_loaded += 1
+            rows += loaded
+        up.data = None
         self.stats.add_time("load", time.perf_counter() - t0)
         return rows
 
@@ -311,27 +302,21 @@ class SegmentRun:
         if not m.complete:
             raise SegmentError(f"segment {self.o.segment}: upload incomplete; cannot finish the load")
         t0 = time.perf_counter()
-        if wh.dialect == "redshift":
-            for table, key in sorted(m.copy_manifests.items()):
-                wh.copy_manifest(self.staging, table, self.columns(table), self.store.url(key))
+        wh.load_tables(
+            self.staging,
+            [TableCopy(t, self.columns(t), self.store.url(key)) for t, key in sorted(m.copy_manifests.items())],
+        )
         expected = m.table_rows()
-        names = [n for n, _ in schema_tables(self.schema)]
+        names = [n for n, _ in self.schema.warehouse_tables()]
         actual = wh.counts(self.staging, names)
         wrong = {t: (actual.get(t, 0), expected.get(t, 0)) for t in names if actual.get(t, 0) != expected.get(t, 0)}
         if wrong:
             detail = ", ".join(f"{t}: {a} loaded vs {e} in manifest" for t, (a, e) in sorted(wrong.items()))
             raise SegmentError(f"segment {self.o.segment}: staging counts differ from the manifest ({detail})")
-        from arm_etl.load import quote_ident
-
-        marker = f"{quote_ident(self.staging)}.{quote_ident(SEGMENT_MARKER)}"
-        with wh.transaction() as cur:
-            # A retried finish (e.g. the swap lost its connection) marks staging again: exactly one row.
-            wh.execute(cur, f"DELETE FROM {marker}")
-            wh.execute(
-                cur,
-                f"INSERT INTO {marker} VALUES (%s, %s, %s, %s, %s, %s, now())",
-                (m.source_table, m.segment, m.total_segments, m.snapshot, m.data_schema_version, m.items),
-            )
+        marker = SegmentMarker(
+            m.source_table, m.segment, m.total_segments, m.snapshot, m.data_schema_version, m.items, datetime.now(UTC)
+        )
+        wh.mark_segment(self.staging, marker)
         wh.replace_schema(self.staging, self.final)
         self.stats.add_time("load", time.perf_counter() - t0)
         return actual

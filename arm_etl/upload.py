@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from arm_etl.errors import ArmEtlError
 
 PARTS_PER_CHUNK = 1000
 MANIFEST_FORMAT = 1
 
 
-class StorageError(Exception):
+class StorageError(ArmEtlError):
     """A bucket or object is missing or unreachable."""
 
 
@@ -242,6 +244,10 @@ class PartStore:
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
+    def copy_manifest_key(self, table: str) -> str:
+        """Where the Redshift COPY manifest of one table's parts goes."""
+        return f"{self.prefix}{table}/copy.manifest"
+
     def part_key(self, table: str, chunk_no: int, k: int) -> str:
         if k >= PARTS_PER_CHUNK:
             raise StorageError(f"chunk {chunk_no} of table {table!r} needs over {PARTS_PER_CHUNK} parts")
@@ -258,7 +264,7 @@ class PartStore:
                 ) from None
             raise
         except EndpointConnectionError as exc:
-            raise StorageError(f"S3 unreachable ({what} in bucket {self.bucket!r}): {exc}") from None
+            raise StorageError(f"S3 unreachable ({what} in bucket {self.bucket!r}): {exc}", transient=True) from None
 
     def put(self, key: str, data: bytes, content_type: str = "application/gzip") -> None:
         self._call(f"put {key}", self.s3.put_object, Key=key, Body=data, ContentType=content_type)
@@ -312,7 +318,7 @@ class PartStore:
         out: dict[str, str] = {}
         for table, parts in sorted(by_table.items()):
             entries = [{"url": self.url(p.key), "mandatory": True, "meta": {"content_length": p.bytes}} for p in parts]
-            key = f"{self.prefix}{table}/copy.manifest"
+            key = self.copy_manifest_key(table)
             self.put(key, orjson.dumps({"entries": entries}), "application/json")
             out[table] = key
         return out
@@ -341,3 +347,12 @@ class PartStore:
                 Delete={"Objects": [{"Key": k} for k in doomed[i : i + 1000]], "Quiet": True},
             )
         return len(doomed)
+
+
+def bucket_region(s3: Any, bucket: str) -> str | None:
+    """S3's answer for the bucket's region (``None`` from GetBucketLocation means us-east-1)."""
+    try:
+        location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except (ClientError, BotoCoreError):
+        return None  # no permission to ask: COPY then assumes the cluster's region (REGION omitted)
+    return str(location) if location else "us-east-1"

@@ -14,6 +14,7 @@ from arm_etl.centralize import CentralizeError, Centralizer, SegmentCheck
 from arm_etl.config import target_schema as default_target
 from arm_etl.upload import PartStore
 from flows.resources import Resources
+from flows.retries import retry_transient
 from flows.schema import artifact_key
 
 
@@ -24,7 +25,9 @@ class Approval(RunInput):
     comment: str = ""
 
 
-@task(name="merge-segment", retries=1, retry_delay_seconds=[10], cache_policy=NO_CACHE)
+@task(
+    name="merge-segment", retries=1, retry_delay_seconds=[10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE
+)
 def merge_segment(c: Centralizer, check: SegmentCheck) -> dict[str, int]:
     """Move one segment's tables into the loading schema; progress is recorded per table, exactly once."""
     return c.merge(check)

@@ -10,7 +10,8 @@ from botocore.config import Config
 
 from arm_etl.cache import SchemaCache
 from arm_etl.config import Settings
-from arm_etl.load import Warehouse
+from arm_etl.upload import bucket_region
+from arm_etl.warehouse import Warehouse, WarehouseError, warehouse_for
 
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
 
@@ -57,20 +58,35 @@ class Resources:
         return SchemaCache(self.s3, self.cache_bucket, table)
 
     @cached_property
+    def data_bucket_region(self) -> str | None:
+        """The data bucket's own region, for COPY's REGION: all COPY sources "must be located in the
+        specified Region" (*COPY from Amazon S3*), which is the bucket's, not the worker's."""
+        return bucket_region(self.s3, self.data_bucket)
+
+    @cached_property
     def warehouse(self) -> Warehouse | None:
         if self.redshift_block:
             from blocks import RedshiftCredentials
 
             block: Any = RedshiftCredentials.load(self.redshift_block)
-            return Warehouse(block.url(), block.iam_role, block.statement_timeout_ms, self.settings.region)
-        if self.settings.warehouse_url:
-            return Warehouse(self.settings.warehouse_url, self.settings.iam_role, region=self.settings.region)
-        return None
+            url, role, timeout = block.url(), block.iam_role, block.statement_timeout_ms
+            credentials = block.credential_provider() if hasattr(block, "credential_provider") else None
+        elif self.settings.warehouse_url:
+            url, role, timeout, credentials = self.settings.warehouse_url, self.settings.iam_role, None, None
+        else:
+            return None
+        kwargs: dict[str, Any] = {"iam_role": role, "credentials": credentials}
+        if timeout is not None:
+            kwargs["statement_timeout_ms"] = timeout
+        wh = warehouse_for(url, **kwargs)
+        if wh.needs_copy_manifests:
+            wh.region = self.data_bucket_region
+        return wh
 
     def require_warehouse(self) -> Warehouse:
         wh = self.warehouse
         if wh is None:
-            raise RuntimeError(
+            raise WarehouseError(
                 "no warehouse configured: set ARM_ETL_WAREHOUSE_URL or pass redshift_block (RedshiftCredentials)"
             )
         return wh

@@ -18,9 +18,16 @@ from arm_etl.names import REDSHIFT_MAX_BYTES
 from arm_etl.routing import Router, RoutingRule
 from deployments.limits import occupy
 from flows.resources import Resources
+from flows.retries import retry_transient
 
 
-@task(name="infer-segment", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+@task(
+    name="infer-segment",
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
 def infer_segment_task(
     res: Resources, table: str, segment: int, total: int, router: Router, page_limit: int | None
 ) -> Partial:

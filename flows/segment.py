@@ -23,12 +23,15 @@ from arm_etl.segment import Chunk, Encoded, RunOptions, SegmentError, SegmentRun
 from arm_etl.upload import PartStore
 from deployments.limits import occupy
 from flows.resources import Resources
+from flows.retries import retry_transient
 from flows.schema import artifact_key
 
 Phases = Literal["all", "extract", "load"]
 
 
-@task(name="extract", retries=3, retry_delay_seconds=[1, 5, 20], cache_policy=NO_CACHE)
+@task(
+    name="extract", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=retry_transient, cache_policy=NO_CACHE
+)
 def extract_chunk(run: SegmentRun, chunk_no: int, start_key: dict[str, Any] | None) -> Chunk:
     """Scan the next pages of the segment; a retry re-reads from the same ExclusiveStartKey.
 
@@ -43,13 +46,15 @@ def transform_chunk(run: SegmentRun, chunk: Chunk) -> Encoded:
     return run.transform(chunk)
 
 
-@task(name="upload", retries=3, retry_delay_seconds=[1, 5, 20], cache_policy=NO_CACHE)
+@task(
+    name="upload", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=retry_transient, cache_policy=NO_CACHE
+)
 def upload_chunk(run: SegmentRun, encoded: Encoded, keep_data: bool) -> Uploaded:
     """Write the chunk's gzip CSV parts; keys are deterministic, so a retry overwrites, never adds."""
     return run.upload(encoded, keep_data)
 
 
-@task(name="load", retries=2, retry_delay_seconds=[5, 20], cache_policy=NO_CACHE)
+@task(name="load", retries=2, retry_delay_seconds=[5, 20], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def load_chunk(run: SegmentRun, uploaded: Uploaded) -> int:
     """Stream the chunk's parts into the staging schema (each part one COPY transaction).
 
@@ -59,7 +64,9 @@ def load_chunk(run: SegmentRun, uploaded: Uploaded) -> int:
         return run.load(uploaded)
 
 
-@task(name="finish-load", retries=1, retry_delay_seconds=[10], cache_policy=NO_CACHE)
+@task(
+    name="finish-load", retries=1, retry_delay_seconds=[10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE
+)
 def finish_load(run: SegmentRun) -> dict[str, int]:
     """Verify staging counts against the manifest, then swap staging in (Redshift: the COPYs run here)."""
     with occupy(LOAD_LIMIT):

@@ -105,9 +105,10 @@ def _on_nth(cls: Any, attr: str, point: str, n: int, before: bool = True) -> Non
 def install(point: str, n: int) -> None:
     from arm_etl.centralize import Centralizer
     from arm_etl.extract import SegmentScanner
-    from arm_etl.load import Warehouse
     from arm_etl.segment import SegmentRun
     from arm_etl.upload import PartStore
+    from arm_etl.warehouse import Warehouse
+    from arm_etl.warehouse.statement import Statement
 
     if point == "scan":
         _on_nth(SegmentScanner, "page", point, n)
@@ -137,19 +138,19 @@ def install(point: str, n: int) -> None:
 
         PartStore.put = put  # type: ignore[method-assign]
     elif point == "load":
-        import arm_etl.load as load_module
+        import arm_etl.warehouse.base as load_module
 
         counter = _Counter()
-        real_reader = load_module.part_reader
+        real_reader = load_module.part_file
 
         def part_reader(data: bytes, compressed: bool) -> Any:
-            """The part file ``arm_etl.load`` streams: the n-th COPY dies after streaming its first block."""
+            """The part file the PostgreSQL load streams: the n-th COPY dies after streaming its first block."""
             inner = real_reader(data, compressed)
             if counter.next() != n:
                 return inner
             return _KillAfterFirstRead(inner, point, n)
 
-        load_module.part_reader = part_reader
+        load_module.part_file = part_reader
     elif point in ("swap", "rename"):
         real_execute = Warehouse.execute
         counter = _Counter()
@@ -163,13 +164,14 @@ def install(point: str, n: int) -> None:
             finally:
                 swapping.on = False
 
-        def execute(self: Warehouse, cur: Any, sql: str, params: Sequence[Any] | None = None) -> None:
+        def execute(self: Warehouse, cur: Any, statement: Statement, values: Any = None) -> None:
+            sql = statement.sql
             if sql.startswith("ALTER SCHEMA") and " RENAME TO " in sql:
                 if point == "swap" and getattr(swapping, "on", False):
                     die(point, n, f"in the swap transaction, old schema dropped, before {sql!r}")
                 if point == "rename" and counter.next() == n:
                     die(point, n, f"in the production swap transaction, before {sql!r}")
-            real_execute(self, cur, sql, params)
+            real_execute(self, cur, statement, values)
 
         Warehouse.replace_schema = replace_schema  # type: ignore[method-assign]
         Warehouse.execute = execute  # type: ignore[method-assign]

@@ -11,8 +11,9 @@ import pytest
 
 from arm_etl.centralize import CentralizeError
 from arm_etl.config import backup_schema, loading_schema, segment_schema
-from arm_etl.load import Warehouse
 from arm_etl.seed import seed_table
+from arm_etl.warehouse import Warehouse
+from arm_etl.warehouse.statement import Statement
 
 TOTAL = 3
 
@@ -135,12 +136,12 @@ def test_crash_between_merges_then_rerun_is_exact(extracted: str, pg: Any, monke
     crash_at = f'INSERT INTO "{loading_schema(target)}"."org"'
     seen: list[str] = []
 
-    def flaky(self: Warehouse, cur: Any, sql: str, params: Any = None) -> None:
-        if sql.startswith(crash_at):
-            seen.append(sql)
+    def flaky(self: Warehouse, cur: Any, statement: Statement, values: Any = None) -> None:
+        if statement.sql.startswith(crash_at):
+            seen.append(statement.sql)
             if len(seen) >= 2:  # segment 0 moved org fine; segment 1 dies here, retries too
                 raise RuntimeError("host terminated (injected)")
-        real_execute(self, cur, sql, params)
+        real_execute(self, cur, statement, values)
 
     monkeypatch.setattr(Warehouse, "execute", flaky)
     with pytest.raises(RuntimeError, match="injected"):

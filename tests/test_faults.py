@@ -39,9 +39,10 @@ from arm_etl.cache import SchemaCache
 from arm_etl.config import backup_schema, loading_schema, segment_schema, staging_schema
 from arm_etl.dataschema import DataSchema
 from arm_etl.extract import ExtractError, SegmentScanner, Throttle
-from arm_etl.load import Warehouse
 from arm_etl.seed import seed_table
 from arm_etl.upload import PartStore
+from arm_etl.warehouse import PartLoad, PostgresWarehouse, Warehouse
+from arm_etl.warehouse.statement import Statement
 from tests import faults
 from tests.exactness import check_segment, ensure_buckets, raw_segment, schema_exists
 from tests.test_centralize import schemas_like, snapshot_rows
@@ -312,12 +313,12 @@ def test_connection_dropped_mid_copy_is_retried_without_duplicates(
 ) -> None:
     """The server terminates the loading connection in the middle of the second part's COPY of a chunk
     (the first part of that chunk already committed); the load task retries; counts and rows are exact."""
-    import arm_etl.load as load_module
+    import arm_etl.warehouse.base as load_module
 
     dropped: list[int] = []
     conns = threading.local()
     real_connect = Warehouse.connect
-    real_copy_part = Warehouse.copy_part
+    real_copy_part = PostgresWarehouse.copy_part
     parts_seen: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -326,22 +327,13 @@ def test_connection_dropped_mid_copy_is_retried_without_duplicates(
         conns.last = conn
         return conn
 
-    def copy_part(
-        self: Warehouse,
-        schema: str,
-        table: str,
-        columns: Any,
-        data: bytes,
-        origin: str,
-        conn: Any = None,
-        compressed: bool = True,
-    ) -> int:
-        chunk = int(origin.rsplit("/", 1)[1].split(".")[0]) // 1000
+    def copy_part(self: PostgresWarehouse, conn: Any, schema: str, part: PartLoad) -> int:
+        chunk = int(part.origin.rsplit("/", 1)[1].split(".")[0]) // 1000
         with lock:
             parts_seen.setdefault(f"{chunk}", 0)
             parts_seen[f"{chunk}"] += 1
             conns.drop = not dropped and chunk == 1 and parts_seen[f"{chunk}"] == 2
-        return real_copy_part(self, schema, table, columns, data, origin, conn, compressed)
+        return real_copy_part(self, conn, schema, part)
 
     class Dropping:
         def __init__(self, inner: Any):
@@ -358,14 +350,14 @@ def test_connection_dropped_mid_copy_is_retried_without_duplicates(
             data: bytes = self.inner.read(size)
             return data
 
-    real_reader = load_module.part_reader
+    real_reader = load_module.part_file
 
     def part_reader(data: bytes, compressed: bool) -> Any:
         return Dropping(real_reader(data, compressed))
 
     monkeypatch.setattr(Warehouse, "connect", connect)
-    monkeypatch.setattr(Warehouse, "copy_part", copy_part)
-    monkeypatch.setattr(load_module, "part_reader", part_reader)
+    monkeypatch.setattr(PostgresWarehouse, "copy_part", copy_part)
+    monkeypatch.setattr(load_module, "part_file", part_reader)
     out = run_segment(source.seg["copy_drop"], "copy-drop")
     assert dropped, "the connection was never dropped (chunk 1 has fewer than 2 parts?)"
     assert out["mode"] == "fresh"
@@ -541,12 +533,12 @@ def test_centralize_failing_between_rename_steps_leaves_production_unchanged(
     real_execute = Warehouse.execute
     renames: list[str] = []
 
-    def failing(self: Warehouse, cur: Any, sql: str, params: Any = None) -> None:
-        if sql.startswith("ALTER SCHEMA") and " RENAME TO " in sql:
-            renames.append(sql)
+    def failing(self: Warehouse, cur: Any, statement: Statement, values: Any = None) -> None:
+        if statement.sql.startswith("ALTER SCHEMA") and " RENAME TO " in statement.sql:
+            renames.append(statement.sql)
             if len(renames) == 2:  # production is already renamed to backup inside the transaction
                 raise psycopg2.OperationalError("server closed the connection unexpectedly (injected)")
-        real_execute(self, cur, sql, params)
+        real_execute(self, cur, statement, values)
 
     monkeypatch.setattr(Warehouse, "execute", failing)
     with pytest.raises(psycopg2.OperationalError, match="injected"):

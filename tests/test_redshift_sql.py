@@ -141,17 +141,22 @@ ALL_TYPES = [
 
 def test_create_table_all_types() -> None:
     assert rs.create_table("s", "t", ALL_TYPES) == (
-        'CREATE TABLE "s"."t" ("pk" VARCHAR(16), "n_small" SMALLINT, "n_int" INTEGER, "n_big" BIGINT, '
-        '"info__rating" DECIMAL(3,1), "flag" BOOLEAN, "at" TIMESTAMPTZ, "day" DATE, "blob" VARBYTE(64), '
-        '"doc" SUPER) DISTSTYLE EVEN'
+        'CREATE TABLE "s"."t" ("pk" VARCHAR(16) ENCODE ZSTD, "n_small" SMALLINT ENCODE AZ64, '
+        '"n_int" INTEGER ENCODE AZ64, "n_big" BIGINT ENCODE AZ64, "info__rating" DECIMAL(3,1) ENCODE AZ64, '
+        '"flag" BOOLEAN ENCODE RAW, "at" TIMESTAMPTZ ENCODE AZ64, "day" DATE ENCODE AZ64, '
+        '"blob" VARBYTE(64) ENCODE RAW, "doc" SUPER ENCODE LZO) DISTSTYLE EVEN SORTKEY ("pk")'
     )
 
 
 def test_create_table_diststyle_option() -> None:
-    assert rs.create_table("s", "t", [("a", "BIGINT")], diststyle=None) == 'CREATE TABLE "s"."t" ("a" BIGINT)'
-    assert rs.create_table("s", "t", [("a", "BIGINT")], diststyle="ALL") == (
-        'CREATE TABLE "s"."t" ("a" BIGINT) DISTSTYLE ALL'
+    assert rs.create_table("s", "t", [("a", "BIGINT")], diststyle=None) == (
+        'CREATE TABLE "s"."t" ("a" BIGINT ENCODE AZ64) SORTKEY ("a")'
     )
+    assert rs.create_table("s", "t", [("a", "BIGINT"), ("b", "DATE")], diststyle="ALL", sortkey="b") == (
+        'CREATE TABLE "s"."t" ("a" BIGINT ENCODE AZ64, "b" DATE ENCODE AZ64) DISTSTYLE ALL SORTKEY ("b")'
+    )
+    with pytest.raises(ValueError, match="sort key 'c' is not one of its columns"):
+        rs.create_table("s", "t", [("a", "BIGINT")], sortkey="c")
     with pytest.raises(ValueError):
         rs.create_table("s", "t", [("a", "BIGINT")], diststyle="KEY; DROP")
 
@@ -164,7 +169,8 @@ def test_create_table_quotes_everything() -> None:
     )
     assert sql == (
         'CREATE TABLE "x""; DROP TABLE y; --"."select" '
-        '("weird""name" BIGINT, "größe" VARCHAR(4), "a:b %c" DATE) DISTSTYLE EVEN'
+        '("weird""name" BIGINT ENCODE AZ64, "größe" VARCHAR(4) ENCODE ZSTD, "a:b %c" DATE ENCODE AZ64) '
+        'DISTSTYLE EVEN SORTKEY ("weird""name")'
     )
     assert ";" not in _outside_identifiers(sql)
 
@@ -180,6 +186,7 @@ def test_create_table_quotes_everything() -> None:
         "VARCHAR(16) NOT NULL",
         "DECIMAL(39,0)",
         "DECIMAL(3,4)",
+        "DECIMAL(38,38)",
         "DECIMAL(3, 1)",
         "VARBYTE(16777217)",
         "BIGINT; DROP TABLE y",
@@ -196,11 +203,11 @@ def test_create_table_type_bounds_accepted() -> None:
     sql = rs.create_table(
         "s",
         "t",
-        [("a", "DECIMAL(38,38)"), ("b", "VARCHAR(65535)"), ("c", "VARBYTE(16777216)"), ("d", "DECIMAL(1,0)")],
+        [("a", "DECIMAL(38,37)"), ("b", "VARCHAR(65535)"), ("c", "VARBYTE(16777216)"), ("d", "DECIMAL(1,0)")],
     )
     assert sql == (
-        'CREATE TABLE "s"."t" ("a" DECIMAL(38,38), "b" VARCHAR(65535), "c" VARBYTE(16777216), '
-        '"d" DECIMAL(1,0)) DISTSTYLE EVEN'
+        'CREATE TABLE "s"."t" ("a" DECIMAL(38,37) ENCODE AZ64, "b" VARCHAR(65535) ENCODE ZSTD, '
+        '"c" VARBYTE(16777216) ENCODE RAW, "d" DECIMAL(1,0) ENCODE AZ64) DISTSTYLE EVEN SORTKEY ("a")'
     )
 
 
@@ -363,7 +370,8 @@ def test_load_errors_query_last_copy() -> None:
         "SELECT TRIM(file_name) AS file_name, line_number, TRIM(column_name) AS column_name, "
         'TRIM(column_type) AS column_type, TRIM(column_length) AS column_length, "position", '
         "error_code, TRIM(error_message) AS error_message, CAST(NULL AS VARCHAR(1024)) AS raw_field_value "
-        "FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() "
+        "FROM sys_load_error_detail WHERE query_id = (SELECT query_id FROM sys_query_history "
+        "WHERE session_id = pg_backend_pid() AND query_type = 'COPY' ORDER BY start_time DESC LIMIT 1) "
         'ORDER BY file_name, line_number, "position" LIMIT 100'
     )
 

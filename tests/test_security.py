@@ -31,9 +31,9 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from arm_etl.cache import SchemaCache
-from arm_etl.load import Warehouse, WarehouseError
 from arm_etl.seed import create_table, seed_table
 from arm_etl.upload import PartStore
+from arm_etl.warehouse import TableCopy, Warehouse, WarehouseError, warehouse_for
 from tests.exactness import check_segment, ensure_buckets, raw_segment, schema_exists
 
 TABLE = "sec-src"
@@ -145,12 +145,13 @@ def job(stack: Any, prefect_api: str) -> Iterator[Corpus]:
 
         via_blocks = Resources(aws_block, pg_block)  # the blocks really carry the secrets the runs use
         assert via_blocks._aws[0].get_credentials().secret_key == sec["block_aws_secret"]
-        assert via_blocks.require_warehouse().url.password == sec["block_password"]
-        assert Resources().require_warehouse().url.password == sec["url_password"]
+        block_url, env_url = via_blocks.require_warehouse().url, Resources().require_warehouse().url
+        assert block_url is not None and block_url.password == sec["block_password"]
+        assert env_url is not None and env_url.password == sec["url_password"]
         corpus.add("repr", repr(via_blocks.require_warehouse()))
         corpus.add("repr", repr(RedshiftCredentials.load(pg_block)))
-        corpus.add("repr", repr(Warehouse(url)))
-        corpus.add("repr", repr(Warehouse(good.url())))
+        corpus.add("repr", repr(warehouse_for(url)))
+        corpus.add("repr", repr(warehouse_for(good.url())))
 
         seed_table(boto3.client("dynamodb", endpoint_url=stack.endpoint), TABLE, 40, seed=23)
         blocks = ["--aws-credentials-block", aws_block, "--redshift-block", pg_block]
@@ -173,7 +174,7 @@ def job(stack: Any, prefect_api: str) -> Iterator[Corpus]:
         corpus.add("exception", traced(err.value))
         assert "no_such_database" in str(err.value)  # the error is the connection's, and names what is wrong
         with pytest.raises(WarehouseError) as err2:
-            Warehouse(f"postgresql://etl:{sec['url_password']}@127.0.0.1:1/db").connect()
+            warehouse_for(f"postgresql://etl:{sec['url_password']}@127.0.0.1:1/db").connect()
         corpus.add("exception", traced(err2.value))
         commands = ["local", "seed", "schema", "segment", "centralize", "refresh", "demo", "serve"]
         for argv in [["--help"], ["local", "up", "--help"], *([c, "--help"] for c in commands)]:
@@ -246,7 +247,7 @@ def test_no_secret_appears(job: Corpus, where: str) -> None:
 
 
 def test_reprs_hide_the_password() -> None:
-    wh = Warehouse(
+    wh = warehouse_for(
         "redshift+psycopg2://etl:s3cr3t-pw@cluster.example:5439/dev", iam_role="arn:aws:iam::123456789012:role/c"
     )
     assert "s3cr3t-pw" not in repr(wh) and "***" in repr(wh)
@@ -289,22 +290,23 @@ def test_copy_uses_the_iam_role_and_never_keys(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "FQoGZXIvYXdzEXAMPLETOKEN")
     role = "arn:aws:iam::123456789012:role/etl-copy"
-    wh = Warehouse("redshift+psycopg2://etl:pw-in-url@cluster.example:5439/dev", iam_role=role, region="us-east-1")
+    wh = warehouse_for("redshift+psycopg2://etl:pw-in-url@cluster.example:5439/dev", iam_role=role, region="us-east-1")
     fake = FakeRedshift()
     monkeypatch.setattr(Warehouse, "connect", lambda self: fake)
-    wh.copy_manifest(
-        "dynamodb_t_part_0__staging", "fin", ["pk", "sk", "x"], "s3://observes.etl-data/t/part_0/fin/copy.manifest"
+    wh.load_tables(
+        "dynamodb_t_part_0__staging",
+        [TableCopy("fin", ["pk", "sk", "x"], "s3://observes.etl-data/t/part_0/fin/copy.manifest")],
     )
-    (copy,) = fake.sql
+    (copy,) = [s for s in fake.sql if s.startswith("COPY")]
     assert f"IAM_ROLE '{role}'" in copy
     for forbidden in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN", "CREDENTIALS", "aws_access_key", "token"):
         assert forbidden.lower() not in copy.lower(), forbidden
     for value in ("AKIAEXAMPLEKEYID1234", "wJalrXUtnFEMI", "FQoGZXIvYXdzEXAMPLETOKEN", "pw-in-url"):
         assert value not in copy
 
-    no_role = Warehouse("redshift+psycopg2://etl:pw@cluster.example:5439/dev")
+    no_role = warehouse_for("redshift+psycopg2://etl:pw@cluster.example:5439/dev")
     with pytest.raises(WarehouseError, match="needs an IAM role"):
-        no_role.copy_manifest("s", "t", ["a"], "s3://observes.etl-data/t/part_0/t/copy.manifest")
+        no_role.load_tables("s", [TableCopy("t", ["a"], "s3://observes.etl-data/t/part_0/t/copy.manifest")])
 
 
 # ---------------------------------------------------------------------------------------------- injection

@@ -18,11 +18,11 @@ import boto3
 import psycopg2
 import pytest
 
-from arm_etl.centralize import MERGED_TABLE, Centralizer
+from arm_etl.centralize import Centralizer
 from arm_etl.config import segment_schema
-from arm_etl.load import Warehouse, WarehouseError
 from arm_etl.seed import seed_table
-from arm_etl.segment import SEGMENT_MARKER
+from arm_etl.warehouse import PartLoad, PostgresWarehouse, Warehouse, WarehouseError
+from arm_etl.warehouse.bookkeeping import MERGED_TABLE, SEGMENT_MARKER
 from tests.exactness import ensure_buckets, schema_exists, table_counts
 
 TIMEOUT_MS = 400
@@ -70,6 +70,9 @@ def gz(text: str) -> bytes:
     return gzip.compress(text.encode())
 
 
+STUCK_PART = "s3://bucket/stuck/000000000.csv.gz"
+
+
 def centralizer(wh: Warehouse) -> Centralizer:
     return Centralizer("stuck-src", 1, "stuck_c", wh, [], None)  # type: ignore[arg-type]  # only SQL is used
 
@@ -80,7 +83,10 @@ OPERATIONS: dict[str, tuple[str, Callable[[Warehouse, str], Any]]] = {
     "recreate_schema": ("t", lambda wh, s: wh.recreate_schema(s, [("t", [("a", "INTEGER")])])),
     "drop_schema": ("t", lambda wh, s: wh.drop_schema(s)),
     "replace_schema": ("t", lambda wh, s: wh.replace_schema(s + "_new", s)),
-    "copy_part": ("t", lambda wh, s: wh.copy_part(s, "t", ["a"], gz("1\n2\n"), "s3://bucket/stuck/000000000.csv.gz")),
+    "copy_part": (
+        "t",
+        lambda wh, s: list(wh.load_parts(s, [PartLoad("k", "t", ["a"], 2, STUCK_PART, gz("1\n2\n"), True)])),
+    ),
     "centralize_read_marker": (SEGMENT_MARKER, lambda wh, s: centralizer(wh)._marker(s)),
     "centralize_read_progress": (MERGED_TABLE, lambda wh, s: centralizer(wh).merged_rows(s)),
 }
@@ -95,7 +101,7 @@ def test_a_blocked_statement_times_out_naming_the_blocker(
     make_schema(pg, schema, {"t": "a INTEGER", SEGMENT_MARKER: "a INTEGER", MERGED_TABLE: "a INTEGER"})
     make_schema(pg, schema + "_new", {"t": "a INTEGER"})
     holder = hold(f'BEGIN; LOCK TABLE "{schema}"."{table}" IN ACCESS EXCLUSIVE MODE')
-    wh = Warehouse(stack.warehouse_url, statement_timeout_ms=TIMEOUT_MS)
+    wh = PostgresWarehouse(stack.warehouse_url, statement_timeout_ms=TIMEOUT_MS)
     t0 = time.monotonic()
     with pytest.raises(WarehouseError) as err:
         run(wh, schema)
@@ -112,8 +118,8 @@ def test_a_blocked_statement_times_out_naming_the_blocker(
 
 def test_every_connection_gets_the_statement_timeout(stack: Any) -> None:
     set_and_default = [
-        (Warehouse(stack.warehouse_url, statement_timeout_ms=4321), "4321ms"),
-        (Warehouse(stack.warehouse_url), "1h"),  # the default is one hour, never "no limit"
+        (PostgresWarehouse(stack.warehouse_url, statement_timeout_ms=4321), "4321ms"),
+        (PostgresWarehouse(stack.warehouse_url), "1h"),  # the default is one hour, never "no limit"
     ]
     for wh, shown in set_and_default:
         with wh.connection() as conn, conn.cursor() as cur:

@@ -97,6 +97,18 @@ _MAX_IDENT_BYTES: Final[int] = 127  # Redshift names: at most 127 bytes of UTF-8
 _LOAD_ERRORS_LIMIT: Final[int] = 100
 _MAX_TIMEOUT_MS: Final[int] = 2**31 - 1
 _DISTSTYLES: Final[frozenset[str]] = frozenset({"AUTO", "EVEN", "ALL"})
+_ENCODINGS: Final[dict[str, str]] = {
+    "SMALLINT": "AZ64",
+    "INTEGER": "AZ64",
+    "BIGINT": "AZ64",
+    "DECIMAL": "AZ64",
+    "DATE": "AZ64",
+    "TIMESTAMPTZ": "AZ64",
+    "VARCHAR": "ZSTD",
+    "SUPER": "LZO",
+    "BOOLEAN": "RAW",
+    "VARBYTE": "RAW",
+}
 
 # Redshift column types the data-schema may name; anything else is refused before it reaches SQL.
 _TYPE_RE: Final = re.compile(
@@ -106,6 +118,7 @@ _TYPE_RE: Final = re.compile(
     r"|VARBYTE\((?P<vb>[0-9]{1,8})\)"
 )
 _MAX_DECIMAL_PRECISION: Final[int] = 38
+_MAX_DECIMAL_SCALE: Final[int] = 37  # *Numeric types*: "The maximum scale is 37."
 _MAX_VARCHAR: Final[int] = 65535
 _MAX_VARBYTE: Final[int] = 16_777_216
 
@@ -136,25 +149,43 @@ def drop_schema(schema: str) -> str:
     return _checked(sql, f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
 
 
+def column_encoding(type_text: str) -> str:
+    """The explicit ENCODE of a column type (*Compression encodings*: the types each encoding supports).
+
+    AZ64 for numbers, dates and timestamps, ZSTD for VARCHAR, LZO for SUPER (the encodings table lists
+    SUPER under LZO only), RAW for BOOLEAN and VARBYTE (RAW: "All" types). An explicit ENCODE on every
+    column turns ENCODE AUTO off for the table, so Redshift never changes it on one table and not the
+    other (ALTER TABLE APPEND requires like-named columns to share their compression encoding).
+    """
+    base = type_text.split("(", 1)[0]
+    return _ENCODINGS[base]
+
+
 def create_table(
     schema: str,
     table: str,
     columns: Sequence[tuple[str, str]],
     *,
     diststyle: str | None = "EVEN",
+    sortkey: str | None = None,
 ) -> str:
     """``CREATE TABLE`` with allow-listed Redshift types, rendered by the Redshift DDL compiler.
 
-    ``DISTSTYLE EVEN`` is pinned by default because ALTER TABLE APPEND requires source and target to
-    share a distribution style, and DISTSTYLE AUTO lets Redshift change it per table over time.
-    Column names must stay distinct after ASCII lower-casing: Redshift folds quoted names by default.
+    Every attribute ALTER TABLE APPEND compares is pinned, never AUTO (*CREATE TABLE*: with no option
+    "the default is AUTO" for the sort key, ENCODE AUTO for encodings, and Redshift may change either):
+    ``DISTSTYLE EVEN``, an explicit ENCODE per column (:func:`column_encoding`) and a compound SORTKEY on
+    ``sortkey`` (default: the first column). Column names must stay distinct after ASCII lower-casing:
+    Redshift folds quoted names by default.
     """
     if not columns:
         raise ValueError(f"table {schema}.{table}: at least one column is required")
     _check_distinct([name for name, _ in columns], f"table {schema}.{table}")
     for name, type_text in columns:
         _check_type(name, type_text)
-    kwargs: dict[str, Any] = {}
+    key = sortkey if sortkey is not None else columns[0][0]
+    if key not in [name for name, _ in columns]:
+        raise ValueError(f"table {schema}.{table}: sort key {key!r} is not one of its columns")
+    kwargs: dict[str, Any] = {"redshift_sortkey": _ddl_name(key)}
     if diststyle is not None:
         if diststyle not in _DISTSTYLES:
             raise ValueError(f"diststyle must be one of {sorted(_DISTSTYLES)}, got {diststyle!r}")
@@ -162,7 +193,10 @@ def create_table(
     table_obj = sa.Table(
         _ddl_name(table),
         sa.MetaData(),
-        *[sa.Column(_ddl_name(name), _RedshiftType(type_text)) for name, type_text in columns],
+        *[
+            sa.Column(_ddl_name(name), _RedshiftType(type_text), redshift_encode=column_encoding(type_text))
+            for name, type_text in columns
+        ],
         schema=_ddl_name(schema),
         **kwargs,
     )
@@ -170,9 +204,13 @@ def create_table(
     # The DDL compiler lays columns out as "(\n\t…, \n\t…\n)"; identifiers cannot hold control
     # characters (quote_ident refuses them), so these patterns only ever match layout.
     sql = sql.replace("(\n\t", "(").replace(", \n\t", ", ").replace("\n)", ")")
-    specs = ", ".join(f"{quote_ident(name)} {type_text}" for name, type_text in columns)
+    specs = ", ".join(
+        f"{quote_ident(name)} {type_text} ENCODE {column_encoding(type_text)}" for name, type_text in columns
+    )
     suffix = f" DISTSTYLE {diststyle}" if diststyle is not None else ""
-    return _checked(sql, f"CREATE TABLE {quote_ident(schema)}.{quote_ident(table)} ({specs}){suffix}")
+    return _checked(
+        sql, f"CREATE TABLE {quote_ident(schema)}.{quote_ident(table)} ({specs}){suffix} SORTKEY ({quote_ident(key)})"
+    )
 
 
 def copy_from_manifest(
@@ -233,25 +271,31 @@ def copy_from_manifest(
 
 
 def load_errors_query(query_id: int | None = None) -> str:
-    """The errors of a failed COPY from ``sys_load_error_detail`` (provisioned and serverless).
+    """The errors of a failed COPY from ``sys_load_error_detail`` (Serverless has no STL views).
 
-    Defaults to the session's last COPY (``pg_last_copy_id()``, which a COPY that failed on bad data
-    does set, as in AWS's own SYS_LOAD_DETAIL example): run it in the same session right after the
-    failed COPY. That view has no raw field value, so ``raw_field_value`` is NULL here to keep the
-    row shape of ``stl_load_errors_query``.
+    A SYS view's ``query_id`` is not the STL query id that ``pg_last_copy_id()`` returns
+    (*SYS_QUERY_HISTORY*: "The query_id column in the SYS monitoring views and the query column in
+    STL_QUERY are not the same identifier"), so by default the id is this session's latest COPY in
+    ``sys_query_history`` (``session_id``: the process id of the session, as ``pg_backend_pid()``).
+    That view has no raw field value, so ``raw_field_value`` is NULL here to keep the row shape of
+    ``stl_load_errors_query``.
     """
     return (
         "SELECT TRIM(file_name) AS file_name, line_number, TRIM(column_name) AS column_name, "
         'TRIM(column_type) AS column_type, TRIM(column_length) AS column_length, "position", '
         "error_code, TRIM(error_message) AS error_message, "
         "CAST(NULL AS VARCHAR(1024)) AS raw_field_value "
-        f"FROM sys_load_error_detail WHERE query_id = {_query_id_sql(query_id)} "
+        f"FROM sys_load_error_detail WHERE query_id = {_sys_query_id_sql(query_id)} "
         f'ORDER BY file_name, line_number, "position" LIMIT {_LOAD_ERRORS_LIMIT}'
     )
 
 
 def stl_load_errors_query(query_id: int | None = None) -> str:
-    """The same report from ``stl_load_errors``: the fallback on provisioned clusters, with raw values."""
+    """The same report from ``stl_load_errors``, with raw values: provisioned clusters, tried first.
+
+    ``pg_last_copy_id()`` is the STL query id of the session's last COPY (*PG_LAST_COPY_ID* pairs it
+    with STL_LOAD_ERRORS), and it is set by a COPY that failed on bad data.
+    """
     return (
         "SELECT TRIM(filename) AS file_name, line_number, TRIM(colname) AS column_name, "
         'TRIM(type) AS column_type, TRIM(col_length) AS column_length, "position", '
@@ -434,7 +478,7 @@ def _check_type(column: str, type_text: str) -> None:
     if match is not None:
         if match["p"] is not None:
             precision, scale = int(match["p"]), int(match["s"])
-            ok = 1 <= precision <= _MAX_DECIMAL_PRECISION and scale <= precision
+            ok = 1 <= precision <= _MAX_DECIMAL_PRECISION and scale <= min(precision, _MAX_DECIMAL_SCALE)
         elif match["vc"] is not None:
             ok = 1 <= int(match["vc"]) <= _MAX_VARCHAR
         elif match["vb"] is not None:
@@ -442,7 +486,7 @@ def _check_type(column: str, type_text: str) -> None:
     if not ok:
         raise ValueError(
             f"column {column!r}: type {type_text!r} is not an allowed Redshift type (SMALLINT, INTEGER, "
-            "BIGINT, DECIMAL(p,s) with 1<=p<=38 and s<=p, VARCHAR(1..65535), BOOLEAN, TIMESTAMPTZ, DATE, "
+            "BIGINT, DECIMAL(p,s) with 1<=p<=38 and s<=min(p,37), VARCHAR(1..65535), BOOLEAN, TIMESTAMPTZ, DATE, "
             "VARBYTE(1..16777216), SUPER)"
         )
 
@@ -457,6 +501,15 @@ def _query_id_sql(query_id: int | None) -> str:
     if isinstance(query_id, bool) or not isinstance(query_id, int):
         raise ValueError(f"query id must be an integer, got {query_id!r}")
     return str(query_id)
+
+
+def _sys_query_id_sql(query_id: int | None) -> str:
+    if query_id is not None:
+        return _query_id_sql(query_id)
+    return (
+        "(SELECT query_id FROM sys_query_history WHERE session_id = pg_backend_pid() "
+        "AND query_type = 'COPY' ORDER BY start_time DESC LIMIT 1)"
+    )
 
 
 def _field(row: Mapping[str, Any], *keys: str) -> str:

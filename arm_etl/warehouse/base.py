@@ -1,0 +1,394 @@
+"""What every warehouse does: connections, transactions, and the statements arm-etl runs on them.
+
+A dialect subclass (:mod:`.postgres`, :mod:`.redshift`) supplies only what differs: column types
+and DDL, how a segment's parts are loaded, how a segment table is appended, the lock report. Each
+statement is built once by a ``*_statements`` method; the operations run those same statements, and
+``arm-etl sql`` prints them (:mod:`.script`), so what a DBA reviews is what runs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import psycopg2
+import psycopg2.errors
+from sqlalchemy.engine import URL, make_url
+
+from arm_etl.csvformat import CsvDialect
+from arm_etl.errors import ArmEtlError, is_transient
+from arm_etl.warehouse import redshift_sql
+from arm_etl.warehouse.bookkeeping import (
+    MARKER_COLUMNS,
+    MERGED_COLUMNS,
+    MERGED_TABLE,
+    SEGMENT_MARKER,
+    Columns,
+    MergedRow,
+    SegmentMarker,
+    column_names,
+)
+from arm_etl.warehouse.statement import Statement
+
+if TYPE_CHECKING:
+    from arm_etl.warehouse.auth import CredentialProvider
+
+log = logging.getLogger("arm_etl.warehouse")
+
+DEFAULT_STATEMENT_TIMEOUT_MS = 3_600_000
+quote_ident = redshift_sql.quote_ident
+Tables = Sequence[tuple[str, Columns]]
+
+
+class WarehouseError(ArmEtlError):
+    """A warehouse statement failed; the message names the schema, table, file and reason."""
+
+
+@dataclass(frozen=True)
+class PartLoad:
+    """One CSV part to stream into a table (PostgreSQL loads part by part)."""
+
+    key: str
+    table: str
+    columns: Sequence[str]
+    rows: int
+    origin: str  # s3:// URL, for messages
+    data: bytes
+    compressed: bool
+
+
+@dataclass(frozen=True)
+class TableCopy:
+    """One table's COPY from its manifest of parts (Redshift loads a segment table in one COPY)."""
+
+    table: str
+    columns: Sequence[str]
+    manifest_url: str
+
+
+def redact(url: str | URL) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _name(schema: str, table: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+class Warehouse(ABC):
+    """A connection factory and every statement arm-etl runs, for one warehouse."""
+
+    dialect: ClassVar[str]
+    name_limit: ClassVar[int]  # bytes of UTF-8 in an identifier
+    needs_copy_manifests: ClassVar[bool] = False  # the S3 upload writes one COPY manifest per table
+
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        iam_role: str | None = None,
+        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+        region: str | None = None,
+        credentials: CredentialProvider | None = None,
+    ):
+        self.url = make_url(url) if url is not None else None
+        self.iam_role = iam_role
+        self.region = region
+        self.statement_timeout_ms = statement_timeout_ms
+        self.credentials = credentials
+        redshift_sql.set_statement_timeout(statement_timeout_ms)  # validates the value once
+
+    def __repr__(self) -> str:
+        shown = self.url.render_as_string(hide_password=True) if self.url is not None else "no connection"
+        return f"{type(self).__name__}({shown!r})"
+
+    # ---------------------------------------------------------------- dialect
+
+    @property
+    @abstractmethod
+    def csv(self) -> CsvDialect:
+        """How the CSV parts for this warehouse write NULL, '' and binary."""
+
+    def column_type(self, redshift_type: str) -> str:
+        """This warehouse's type for a data-schema (Redshift) type."""
+        return redshift_type
+
+    @abstractmethod
+    def create_table_statements(self, schema: str, table: str, columns: Columns) -> list[Statement]:
+        """CREATE TABLE (and what the dialect adds) for one table."""
+
+    @abstractmethod
+    def append_statements(
+        self, target_schema: str, source_schema: str, table: str, columns: Columns
+    ) -> list[Statement]:
+        """Move every row of ``source_schema.table`` into ``target_schema.table``."""
+
+    @abstractmethod
+    def lock_report_statement(self) -> Statement:
+        """Who holds or waits for table locks (run after a statement timeout)."""
+
+    load_statements_comment: ClassVar[str]
+
+    @abstractmethod
+    def load_statements(self, schema: str, tables: Tables, manifest_url: Callable[[str], str]) -> list[Statement]:
+        """The load's statements for each table (for review: what :meth:`load_parts` / :meth:`load_tables` run)."""
+
+    def load_parts(self, schema: str, parts: Iterable[PartLoad]) -> Iterator[tuple[PartLoad, int]]:
+        """Stream parts into ``schema``, yielding each with its loaded rows once committed.
+
+        The default loads nothing per part: the dialect loads whole tables in :meth:`load_tables`.
+        """
+        return iter(())
+
+    def load_tables(self, schema: str, copies: Sequence[TableCopy]) -> None:  # noqa: B027 (a no-op by default)
+        """Load whole tables from their COPY manifests. The default has none: parts were streamed."""
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """psycopg2 connection arguments; subclasses add their TLS defaults."""
+        if self.url is None:
+            raise WarehouseError(f"{self!r} renders SQL only: set ARM_ETL_WAREHOUSE_URL or a redshift block")
+        kwargs: dict[str, Any] = self.url.translate_connect_args(username="user", database="dbname")
+        kwargs.setdefault("dbname", "postgres")
+        for k, v in self.url.query.items():
+            kwargs[k] = v if isinstance(v, str) else v[-1]
+        if self.credentials is not None:
+            creds = self.credentials()
+            kwargs["user"], kwargs["password"] = creds.user, creds.password
+        return kwargs
+
+    # ---------------------------------------------------------------- connections
+
+    def connect(self) -> Any:
+        try:
+            conn = psycopg2.connect(**self.connect_kwargs())
+        except psycopg2.OperationalError as exc:
+            raise WarehouseError(f"cannot connect to warehouse {self!r}: {str(exc).strip()}", transient=True) from None
+        with conn.cursor() as cur:
+            for st in self.connect_statements():
+                cur.execute(st.sql)
+        conn.commit()
+        return conn
+
+    def connect_statements(self) -> list[Statement]:
+        """What every connection runs first: the statement timeout (a lock wait fails instead of hanging)."""
+        return [Statement(redshift_sql.set_statement_timeout(self.statement_timeout_ms))]
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """One connection for several transactions (a chunk's parts): a new connection costs PostgreSQL a
+        backend start, which for a chunk's ~40 small parts was more CPU than the COPYs themselves."""
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in one transaction: committed on success, rolled back on any error."""
+        with self.connection() as conn:
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    def execute(self, cur: Any, statement: Statement, values: Mapping[str, Any] | None = None) -> None:
+        """Run one statement; a statement timeout becomes an error listing the blocking sessions."""
+        bound = {k: values[k] for k in statement.params} if statement.params and values is not None else None
+        try:
+            cur.execute(statement.sql, bound)
+        except psycopg2.errors.QueryCanceled as exc:
+            raise WarehouseError(
+                f"statement timed out after {self.statement_timeout_ms} ms (on Redshift this includes WLM queue "
+                f"time): {statement.sql[:200]}\nblocking sessions:\n{self.lock_report()}",
+                transient=True,
+            ) from exc
+        except psycopg2.Error as exc:
+            if is_transient(exc):
+                raise WarehouseError(f"{statement.sql[:200]}: {str(exc).strip()}", transient=True) from exc
+            raise
+
+    def lock_report(self) -> str:
+        try:
+            with self.connection() as conn, conn.cursor() as cur:
+                cur.execute(self.lock_report_statement().sql)
+                rows = cur.fetchall()
+        except Exception as exc:  # the report is best effort; the timeout is the error
+            return f"(could not read locks: {exc})"
+        return "\n".join("  " + " | ".join(str(c) for c in r) for r in rows) or "  (none found)"
+
+    # ---------------------------------------------------------------- statements
+
+    def create_schema_statements(self, schema: str, tables: Tables) -> list[Statement]:
+        out = [Statement(redshift_sql.create_schema(schema))]
+        for name, columns in tables:
+            out.extend(self.create_table_statements(schema, name, columns))
+        return out
+
+    def drop_schema_statement(self, schema: str) -> Statement:
+        return Statement(redshift_sql.drop_schema(schema))
+
+    def replace_schema_statements(self, staging: str, target: str) -> list[Statement]:
+        """``target`` := ``staging``: drop the old target, rename (one transaction)."""
+        return [self.drop_schema_statement(target), Statement(redshift_sql.rename_schema(staging, target))]
+
+    def swap_statements(self, production: str, loading: str, backup: str, production_exists: bool) -> list[Statement]:
+        return [Statement(s) for s in redshift_sql.swap_schemas(production, loading, backup, production_exists)]
+
+    def count_statement(self, schema: str, table: str) -> Statement:
+        return Statement(f"SELECT count(*) FROM {_name(schema, table)}")
+
+    def schema_exists_statement(self) -> Statement:
+        return Statement("SELECT 1 FROM pg_namespace WHERE nspname = %(schema)s", ("schema",))
+
+    def tables_statement(self) -> Statement:
+        return Statement(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %(schema)s AND c.relkind = 'r' ORDER BY c.relname",
+            ("schema",),
+        )
+
+    def mark_segment_statements(self, schema: str) -> list[Statement]:
+        """Exactly one marker row: a retried finish deletes the earlier one first."""
+        marker = _name(schema, SEGMENT_MARKER)
+        return [Statement(f"DELETE FROM {marker}"), _insert(marker, MARKER_COLUMNS)]
+
+    def read_marker_statement(self, schema: str) -> Statement:
+        return _select(_name(schema, SEGMENT_MARKER), MARKER_COLUMNS)
+
+    def record_merged_statement(self, schema: str) -> Statement:
+        return _insert(_name(schema, MERGED_TABLE), MERGED_COLUMNS)
+
+    def read_merged_statement(self, schema: str) -> Statement:
+        return _select(_name(schema, MERGED_TABLE), MERGED_COLUMNS)
+
+    # ---------------------------------------------------------------- operations
+
+    def schema_exists(self, schema: str) -> bool:
+        with self.transaction() as cur:
+            self.execute(cur, self.schema_exists_statement(), {"schema": schema})
+            return cur.fetchone() is not None
+
+    def tables(self, schema: str) -> list[str]:
+        with self.transaction() as cur:
+            self.execute(cur, self.tables_statement(), {"schema": schema})
+            return [r[0] for r in cur.fetchall()]
+
+    def counts(self, schema: str, tables: Sequence[str] | None = None) -> dict[str, int]:
+        """Row count of every (or each given) table of ``schema``."""
+        names = list(tables) if tables is not None else self.tables(schema)
+        out: dict[str, int] = {}
+        if not names:
+            return out
+        with self.transaction() as cur:
+            for name in names:
+                self.execute(cur, self.count_statement(schema, name))
+                out[name] = int(cur.fetchone()[0])
+        return out
+
+    def recreate_schema(self, schema: str, tables: Tables) -> None:
+        """Drop and create ``schema`` with empty ``tables``, in one transaction."""
+        with self.transaction() as cur:
+            for st in [self.drop_schema_statement(schema), *self.create_schema_statements(schema, tables)]:
+                self.execute(cur, st)
+
+    def drop_schema(self, schema: str) -> None:
+        with self.transaction() as cur:
+            self.execute(cur, self.drop_schema_statement(schema))
+
+    def replace_schema(self, staging: str, target: str) -> None:
+        """``target`` := ``staging`` atomically (drop the old target, rename), one transaction."""
+        with self.transaction() as cur:
+            for st in self.replace_schema_statements(staging, target):
+                self.execute(cur, st)
+
+    def swap(self, production: str, loading: str, backup: str) -> None:
+        """``production``→``backup`` (old backup dropped), ``loading``→``production``: one transaction."""
+        exists = self.schema_exists(production)
+        with self.transaction() as cur:
+            for st in self.swap_statements(production, loading, backup, exists):
+                self.execute(cur, st)
+
+    def mark_segment(self, schema: str, marker: SegmentMarker) -> None:
+        with self.transaction() as cur:
+            for st in self.mark_segment_statements(schema):
+                self.execute(cur, st, marker.values())
+
+    def read_marker(self, schema: str) -> dict[str, Any] | None:
+        """The segment marker row, or None when the schema holds no loaded segment."""
+        if not self.schema_exists(schema):
+            return None
+        with self.transaction() as cur:
+            try:
+                self.execute(cur, self.read_marker_statement(schema))
+            except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
+                return None  # a schema without a marker is not a loaded segment
+            row = cur.fetchone()
+        return dict(zip(column_names(MARKER_COLUMNS), row, strict=True)) if row else None
+
+    def read_merged(self, schema: str) -> list[dict[str, Any]]:
+        """Progress rows of ``schema._etl_merged`` (empty if the schema or table is absent)."""
+        if not self.schema_exists(schema) or MERGED_TABLE not in self.tables(schema):
+            return []
+        with self.transaction() as cur:
+            self.execute(cur, self.read_merged_statement(schema))
+            names = column_names(MERGED_COLUMNS)
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def record_merged(self, schema: str, row: MergedRow) -> None:
+        with self.transaction() as cur:
+            self.execute(cur, self.record_merged_statement(schema), row.values())
+
+    def append(self, target_schema: str, source_schema: str, table: str, columns: Columns, record: MergedRow) -> None:
+        """Move one segment table's rows into the loading table and record it, exactly once.
+
+        Statements flagged ``autocommit`` (Redshift's APPEND) commit by themselves; the rest, and the
+        progress row, run in one transaction, which also checks the moved row count.
+        """
+        statements = self.append_statements(target_schema, source_schema, table, columns)
+        with self.connection() as conn:
+            for st in statements:
+                if st.autocommit:
+                    conn.autocommit = True
+                    with conn.cursor() as cur:
+                        self.execute(cur, st)
+                    conn.autocommit = False
+            try:
+                with conn.cursor() as cur:
+                    for st in statements:
+                        if st.autocommit:
+                            continue
+                        self.execute(cur, st)
+                        if st.sql.startswith("INSERT") and cur.rowcount != record.rows:
+                            raise WarehouseError(
+                                f"{source_schema}.{table}: moved {cur.rowcount} rows, manifest says {record.rows}"
+                            )
+                    self.execute(cur, self.record_merged_statement(target_schema), record.values())
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+
+def _insert(table: str, columns: Columns) -> Statement:
+    names = column_names(columns)
+    cols = ", ".join(quote_ident(c) for c in names)
+    values = ", ".join(f"%({c})s" for c in names)
+    return Statement(f"INSERT INTO {table} ({cols}) VALUES ({values})", names)
+
+
+def _select(table: str, columns: Columns) -> Statement:
+    return Statement(f"SELECT {', '.join(quote_ident(c) for c in column_names(columns))} FROM {table}")
+
+
+def part_file(data: bytes, compressed: bool) -> io.BufferedIOBase:
+    """A file over one part's CSV bytes, gunzipping if ``compressed``."""
+    raw = io.BytesIO(data)
+    return gzip.GzipFile(fileobj=raw) if compressed else raw

@@ -1,0 +1,116 @@
+"""Amazon Redshift: the production warehouse.
+
+Differences from PostgreSQL, each with its documentation page in :mod:`.redshift_sql`:
+
+* every column has an explicit ENCODE and every table an explicit SORTKEY and DISTSTYLE, so ALTER TABLE
+  APPEND between tables created days apart never meets attributes Redshift changed on one (*ALTER TABLE
+  APPEND*, *CREATE TABLE*: ENCODE AUTO and SORTKEY AUTO let Redshift change them);
+* a segment table is loaded by one COPY from its S3 manifest (IAM role, CSV, GZIP);
+* the segment tables are moved into the loading tables by ALTER TABLE APPEND, outside a transaction block;
+* a COPY runs with ``copy_timeout_ms`` (default 0, none): *statement_timeout* counts WLM queue time, and
+  a COPY into a staging schema nobody else touches waits for no lock; the 1-hour timeout stays on every
+  other statement, where a wait means a lock held by another session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import psycopg2
+
+from arm_etl.csvformat import CsvDialect, redshift_dialect
+from arm_etl.warehouse import redshift_sql
+from arm_etl.warehouse.base import TableCopy, Tables, Warehouse, WarehouseError
+from arm_etl.warehouse.bookkeeping import Columns
+from arm_etl.warehouse.statement import Statement
+
+log = logging.getLogger("arm_etl.warehouse")
+
+
+class RedshiftWarehouse(Warehouse):
+    dialect: ClassVar[str] = "redshift"
+    name_limit: ClassVar[int] = 127
+    needs_copy_manifests: ClassVar[bool] = True
+    copy_timeout_ms: int = 0
+
+    @property
+    def csv(self) -> CsvDialect:
+        return redshift_dialect()
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        kwargs = super().connect_kwargs()
+        kwargs.setdefault("sslmode", "require")
+        return kwargs
+
+    def create_table_statements(self, schema: str, table: str, columns: Columns) -> list[Statement]:
+        return [Statement(redshift_sql.create_table(schema, table, columns))]
+
+    def append_statements(
+        self, target_schema: str, source_schema: str, table: str, columns: Columns
+    ) -> list[Statement]:
+        return [Statement(redshift_sql.append_from(target_schema, table, source_schema, table), autocommit=True)]
+
+    def lock_report_statement(self) -> Statement:
+        return Statement(redshift_sql.lock_report_query())
+
+    load_statements_comment: ClassVar[str] = "one COPY per table from its manifest of gzip CSV parts (tables with rows)"
+
+    def load_statements(self, schema: str, tables: Tables, manifest_url: Callable[[str], str]) -> list[Statement]:
+        return [
+            st
+            for name, cols in tables
+            for st in self.copy_statements(schema, TableCopy(name, [c for c, _ in cols], manifest_url(name)))
+        ]
+
+    def copy_statements(self, schema: str, copy: TableCopy) -> list[Statement]:
+        """The COPY of one table from its manifest, with its own statement timeout around it."""
+        if not self.iam_role:
+            raise WarehouseError(
+                "Redshift COPY needs an IAM role: set ARM_ETL_IAM_ROLE or the RedshiftCredentials block's iam_role"
+            )
+        return [
+            Statement(redshift_sql.set_statement_timeout(self.copy_timeout_ms)),
+            Statement(
+                redshift_sql.copy_from_manifest(
+                    schema, copy.table, list(copy.columns), copy.manifest_url, self.iam_role, self.region
+                )
+            ),
+            Statement(redshift_sql.set_statement_timeout(self.statement_timeout_ms)),
+        ]
+
+    def load_error_statements(self) -> list[Statement]:
+        """The failed COPY's errors: STL (provisioned) first, SYS (Serverless has no STL views) second."""
+        return [Statement(redshift_sql.stl_load_errors_query()), Statement(redshift_sql.load_errors_query())]
+
+    def load_tables(self, schema: str, copies: Sequence[TableCopy]) -> None:
+        """One COPY per table, each its own transaction: a failure names file, line, column and reason."""
+        for copy in copies:
+            with self.connection() as conn:
+                with conn.cursor() as cur:
+                    try:
+                        for st in self.copy_statements(schema, copy):
+                            self.execute(cur, st)
+                    except psycopg2.Error as exc:
+                        conn.rollback()
+                        detail = self._load_error_detail(conn)
+                        raise WarehouseError(
+                            f"COPY into {schema}.{copy.table} from {copy.manifest_url} failed: "
+                            f"{detail or str(exc).strip()}"
+                        ) from None
+                conn.commit()
+
+    def _load_error_detail(self, conn: Any) -> str:
+        for st in self.load_error_statements():
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(st.sql)
+                    cols = [d[0] for d in cur.description]
+                    rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            except psycopg2.Error:
+                conn.rollback()
+                continue
+            if rows:
+                return "; ".join(redshift_sql.format_load_error(r) for r in rows[:5])
+        return ""

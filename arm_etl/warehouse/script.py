@@ -1,0 +1,78 @@
+"""``arm-etl sql``: every statement a segment run and a centralization run on a warehouse, in order.
+
+Nothing is executed. The statements come from the same ``*_statements`` methods the runs call, so
+the script a DBA reviews is the text that runs; run values (snapshot, counts, timestamps, schema
+names looked up at run time) appear as ``:name`` placeholders. What varies per chunk or per part
+(PostgreSQL streams each CSV part) is shown once, with a comment saying how often it repeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from arm_etl.config import backup_schema, loading_schema, segment_schema, staging_schema
+from arm_etl.dataschema import DataSchema
+from arm_etl.upload import PartStore
+from arm_etl.warehouse.base import Warehouse
+from arm_etl.warehouse.bookkeeping import MARKER_COLUMNS, MERGED_COLUMNS, MERGED_TABLE, SEGMENT_MARKER
+from arm_etl.warehouse.statement import Statement
+
+Line = str | Statement  # a comment line, or a statement
+
+
+def segment_script(wh: Warehouse, ds: DataSchema, target: str, segment: int, data_bucket: str) -> Iterator[Line]:
+    """What ``segment_etl`` runs for one segment: staging DDL, the load, the marker, the swap."""
+    staging, final = staging_schema(target, segment), segment_schema(target, segment)
+    tables = [*ds.warehouse_tables(), (SEGMENT_MARKER, MARKER_COLUMNS)]
+    yield f"-- segment {segment} of {ds.source_table}: every connection first sets its statement timeout"
+    yield from wh.connect_statements()
+    yield f"-- load: staging redshift-schema {staging} created empty, in one transaction"
+    yield wh.drop_schema_statement(staging)
+    yield from wh.create_schema_statements(staging, tables)
+    store = PartStore(None, data_bucket, ds.source_table, segment)
+    yield f"-- load the parts: {wh.load_statements_comment}"
+    yield from wh.load_statements(staging, ds.warehouse_tables(), lambda t: store.url(store.copy_manifest_key(t)))
+    yield "-- verify: row counts against the manifest"
+    for name, _ in ds.warehouse_tables():
+        yield wh.count_statement(staging, name)
+    yield "-- mark (one transaction), then swap staging in (one transaction)"
+    yield from wh.mark_segment_statements(staging)
+    yield from wh.replace_schema_statements(staging, final)
+
+
+def centralization_script(wh: Warehouse, ds: DataSchema, target: str, total: int) -> Iterator[Line]:
+    """What ``centralize`` runs: read-only checks, the loading redshift-schema, merges, the swap."""
+    loading, backup = loading_schema(target), backup_schema(target)
+    names = [n for n, _ in ds.warehouse_tables()]
+    yield f"-- centralization of {ds.source_table} into {target} from {total} segment(s)"
+    yield from wh.connect_statements()
+    yield "-- inspect (read-only), per segment redshift-schema and for the loading one"
+    yield wh.schema_exists_statement()
+    yield wh.tables_statement()
+    yield wh.read_marker_statement(segment_schema(target, 0))
+    yield wh.read_merged_statement(loading)
+    yield f"-- prepare {loading} (one transaction)"
+    yield wh.drop_schema_statement(loading)
+    yield from wh.create_schema_statements(loading, [*ds.warehouse_tables(), (MERGED_TABLE, MERGED_COLUMNS)])
+    for i in range(total):
+        part = segment_schema(target, i)
+        yield f"-- merge segment {i}: per table, the move and its progress row"
+        for name, cols in ds.warehouse_tables():
+            for st in wh.append_statements(loading, part, name, cols):
+                if st.autocommit:
+                    yield "-- (autocommit: cannot run inside a transaction block)"
+                yield st
+            yield wh.record_merged_statement(loading)
+    yield "-- verify the loading redshift-schema's counts"
+    for name in names:
+        yield wh.count_statement(loading, name)
+    yield f"-- swap (one transaction): {target} -> {backup}, {loading} -> {target}"
+    yield from wh.swap_statements(target, loading, backup, production_exists=True)
+    yield "-- drop the emptied segment redshift-schemas"
+    for i in range(total):
+        yield wh.drop_schema_statement(segment_schema(target, i))
+
+
+def render(lines: Iterator[Line]) -> str:
+    """Comments as they are; each statement ending in ``;`` at the end of its last line."""
+    return "\n".join(line.display() if isinstance(line, Statement) else line for line in lines) + "\n"
