@@ -17,6 +17,10 @@ from typing import Any
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 MAX_DECIMAL_PRECISION = 38
+# Redshift's *Numeric types* page: "The maximum scale is 37."
+MAX_DECIMAL_SCALE = 37
+# ... and a DECIMAL(19,s) is an 8-byte integer: it cannot hold every 19-digit value (see ``decimal_type``).
+INT64_DECIMAL_PRECISION = 19
 MAX_VARCHAR = 65535
 MAX_VARBYTE = 1_024_000
 MIN_VARCHAR = 16
@@ -74,6 +78,22 @@ def number_shape(text: str) -> NumberShape:
         return NumberShape(ndigits + exp, 0, int(d))
     scale = -exp
     return NumberShape(max(ndigits - scale, 0), scale, None)
+
+
+def decimal_type(int_digits: int, scale: int) -> str | None:
+    """The Redshift DECIMAL holding every number of ``int_digits`` integer digits and ``scale`` fractional
+    ones, or None when none does (precision over 38 or scale over 37: the caller falls back to VARCHAR).
+
+    Precision 19 is never used: Redshift stores DECIMAL(19,s) as an 8-byte integer, so its unscaled value
+    is limited to ±(2^63-1) ("The maximum positive value that you can insert into a DECIMAL(19,0) column is
+    9223372036854775807"), while precision 20..38 (16 bytes) holds every value of its digit count.
+    """
+    precision = max(int_digits + scale, 1)
+    if precision > MAX_DECIMAL_PRECISION or scale > MAX_DECIMAL_SCALE:
+        return None
+    if precision == INT64_DECIMAL_PRECISION:
+        precision += 1
+    return f"DECIMAL({precision},{scale})"
 
 
 def round_up(n: int, cap: int) -> int:
@@ -189,9 +209,9 @@ class ScalarStats:
         if self.n_count:
             if not self.n_nonint:
                 return "BIGINT"
-            precision = self.n_int_digits + self.n_scale
-            if precision <= MAX_DECIMAL_PRECISION:
-                return f"DECIMAL({max(precision, 1)},{self.n_scale})"
+            decimal = decimal_type(self.n_int_digits, self.n_scale)
+            if decimal is not None:
+                return decimal
             return f"VARCHAR({round_up(self.n_text_bytes, MAX_VARCHAR)})"
         if self.s_count:
             if self.s_timestamps == self.s_count:

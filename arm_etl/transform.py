@@ -4,6 +4,10 @@ Nothing is lost silently: a value that does not fit its column (type drift since
 string longer than its column or than 65535 bytes, a NUL character, an attribute or route the
 data-schema never saw) leaves NULL in its cell and is kept losslessly in ``_etl_rejects`` as DynamoDB
 JSON, cut into chunks of at most 65535 bytes.
+
+The encoders follow Amazon Redshift's documented limits on both dialects (PostgreSQL is its stand-in, so
+the same rules keep the stand-in faithful): a DECIMAL(19,s) holds only unscaled values within ±(2^63-1) and
+no DECIMAL a scale over 37 (*Numeric types*).
 """
 
 from __future__ import annotations
@@ -21,7 +25,16 @@ import orjson
 
 from arm_etl.csvformat import CsvDialect, quote
 from arm_etl.dataschema import REJECTS_TABLE, DataSchema, DataSchemaError, Table
-from arm_etl.lattice import INT64_MAX, INT64_MIN, MAX_VARCHAR, is_date, is_timestamp, number_shape
+from arm_etl.lattice import (
+    INT64_DECIMAL_PRECISION,
+    INT64_MAX,
+    INT64_MIN,
+    MAX_DECIMAL_SCALE,
+    MAX_VARCHAR,
+    is_date,
+    is_timestamp,
+    number_shape,
+)
 from arm_etl.routing import Router
 
 CHUNK_BYTES = 65535
@@ -117,6 +130,8 @@ def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
     if base in ("DECIMAL", "NUMERIC"):
         precision, scale = int(a or 38), int(b or 0)
         int_room = precision - scale
+        frac_room = min(scale, MAX_DECIMAL_SCALE)  # a DECIMAL(38,38) of an older data-schema still gets 37
+        int64_bound = precision == INT64_DECIMAL_PRECISION
 
         def enc_decimal(tag: str, v: Any) -> str:
             if tag != "N":
@@ -125,11 +140,15 @@ def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
             if pm:
                 digits = pm.group(1).lstrip("0")
                 frac = pm.group(2) or ""
-                if len(digits) <= int_room and len(frac) <= scale:
-                    return str(v)
-                raise Reject("type_drift")
+                if len(digits) > int_room or len(frac) > frac_room:
+                    raise Reject("type_drift")
+                if int64_bound and not _unscaled_fits_int64(v, scale):
+                    raise Reject("type_drift")
+                return str(v)
             shape = number_shape(v)
-            if shape.int_digits > int_room or shape.scale > scale:
+            if shape.int_digits > int_room or shape.scale > frac_room:
+                raise Reject("type_drift")
+            if int64_bound and not _unscaled_fits_int64(v, scale):
                 raise Reject("type_drift")
             return format(Decimal(v), "f")
 
@@ -223,6 +242,16 @@ def _has_nul(av: dict[str, Any]) -> bool:
         if tag == "L":
             return any(_has_nul(x) for x in v)
     return False
+
+
+def _unscaled_fits_int64(text: str, scale: int) -> bool:
+    """Whether ``text`` × 10^scale is within ±(2^63-1), all a DECIMAL(19,scale) holds: Redshift stores it as
+    an 8-byte integer and documents -9223372036854775807 as its most negative value. ``text`` has at most
+    ``scale`` fractional digits (checked before), so the product is an integer."""
+    _, digits, exp = Decimal(text).as_tuple()
+    assert isinstance(exp, int)
+    unscaled = int("".join(map(str, digits))) * 10 ** (exp + scale)
+    return unscaled <= INT64_MAX
 
 
 def _empty(av: dict[str, Any]) -> bool:

@@ -26,6 +26,10 @@ from arm_etl.dataschema import Column, DataSchema, Table
 
 MAX_VARCHAR_BYTES = 65535
 CHUNK_BYTES = 65535
+# Amazon Redshift, *Numeric types*: "The maximum scale is 37."; "The maximum positive value that you can insert
+# into a DECIMAL(19,0) column is 9223372036854775807 (2^63-1)" (the most negative, -9223372036854775807).
+MAX_DECIMAL_SCALE = 37
+DECIMAL_19_MAX_UNSCALED = 2**63 - 1
 SETS = {"SS": "S", "NS": "N", "BS": "B"}
 
 _TYPE = re.compile(r"^([A-Z]+)(?:\((\d+)(?:,(\d+))?\))?$")
@@ -144,6 +148,12 @@ def convert(column_type: str, tag: str, v: Any) -> Any:
         d = Decimal(v)
         exact = d.quantize(Decimal(1).scaleb(-scale), context=_WIDE) == d
         if not exact or d.copy_abs() >= Decimal(10) ** (precision - scale):  # copy_abs: exact, no rounding
+            raise Misfit("type_drift")
+        exponent = d.as_tuple().exponent
+        assert isinstance(exponent, int)
+        if -exponent > MAX_DECIMAL_SCALE:  # the value's own fractional digits, as written
+            raise Misfit("type_drift")
+        if precision == 19 and d.copy_abs().scaleb(scale, context=_WIDE) > DECIMAL_19_MAX_UNSCALED:
             raise Misfit("type_drift")
         return d
     if base == "BOOLEAN":

@@ -94,9 +94,11 @@ KINDS: list[Kind] = [
     Kind("string_over_its_varchar_n_in_bytes", "STR", {"s16": S("é" * 9)}, drift=True),  # 9 chars, 18 bytes > 16
     # ---------------------------------------------------------------- numbers
     Kind("int64_edges", "NUM", {"i64": N("9223372036854775807"), "i64b": N("-9223372036854775808")}),
-    Kind("int64_max_plus_one", "NUM", {"beyond": N("9223372036854775808")}),
+    Kind("int64_max_plus_one", "NUM", {"beyond": N("9223372036854775808")}),  # DECIMAL(20,0): 19 cannot hold it
+    Kind("19_digit_precision", "NUM", {"p19": N("9.999999999999999999")}),  # DECIMAL(20,18), unscaled > int64
     Kind("38_digits", "NUM", {"d38": N("99999999999999999999999999999999999999")}),
-    Kind("38_digit_fraction", "NUM", {"tiny": N("0.00000000000000000000000000000000000001")}),
+    Kind("38_digit_fraction", "NUM", {"tiny": N("0.00000000000000000000000000000000000001")}),  # scale 38: VARCHAR
+    Kind("scale_38_exponent", "NUM", {"tiny2": N("1.5E-37")}),  # scale 38: VARCHAR, exact text
     Kind("1e125", "NUM", {"big": N("1E+125")}),
     Kind("minus_1e-130", "NUM", {"big": N("-1E-130")}),
     Kind("trailing_zeros_and_negative_zero", "NUM", {"dec": N("1.50"), "zero": N("-0"), "zero2": N("0.0")}),
@@ -270,8 +272,10 @@ def test_types_and_values_of_the_awkward_kinds(loaded: Loaded, pg: Any) -> None:
     assert s[("s",)].type == "VARCHAR(65535)" and s[("s16",)].type == "VARCHAR(16)"
     n = columns(loaded.schema, "num")
     assert n[("i64",)].type == "BIGINT" and n[("i64b",)].type == "BIGINT"
-    assert n[("beyond",)].type == "DECIMAL(19,0)" and n[("d38",)].type == "DECIMAL(38,0)"
-    assert n[("tiny",)].type == "DECIMAL(38,38)" and n[("big",)].type.startswith("VARCHAR")
+    assert n[("beyond",)].type == "DECIMAL(20,0)" and n[("d38",)].type == "DECIMAL(38,0)"
+    assert n[("p19",)].type == "DECIMAL(20,18)"
+    assert n[("tiny",)].type == "VARCHAR(64)" and n[("tiny2",)].type == "VARCHAR(16)"
+    assert n[("big",)].type.startswith("VARCHAR")
     assert n[("flag",)].type == "BOOLEAN"
     b = columns(loaded.schema, "bin")
     assert b[("b",)].type.startswith("VARBYTE") and b[("bs",)].type.startswith("VARCHAR")
@@ -291,6 +295,10 @@ def test_types_and_values_of_the_awkward_kinds(loaded: Loaded, pg: Any) -> None:
     assert row(pg, "num", "int64_edges")["i64b"] == -(2**63)
     assert row(pg, "bin", "invalid_utf8_binary")["b"] == b"\xff\xfe\x00\x80"
     assert row(pg, "bin", "empty_binary")["b"] == b""
+    assert str(row(pg, "num", "int64_max_plus_one")["beyond"]) == "9223372036854775808"
+    assert str(row(pg, "num", "19_digit_precision")["p19"]) == "9.999999999999999999"
+    assert row(pg, "num", "38_digit_fraction")["tiny"] == "0.00000000000000000000000000000000000001"
+    assert row(pg, "num", "scale_38_exponent")["tiny2"] == "1.5E-37"
     assert row(pg, "bin", "invalid_utf8_binary")["bs"] == base64.b64encode(b"\xc3\x28").decode()
     assert row(pg, "ts", "leap_second")["leap"] == "2016-12-31T23:59:60Z"
 

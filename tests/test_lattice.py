@@ -139,14 +139,19 @@ TYPE_TABLE: list[tuple[str, list[AV], str]] = [
     ("decimal and int", [N("123"), N("0.5")], "DECIMAL(4,1)"),
     ("negative decimal", [N("-0.001")], "DECIMAL(3,3)"),
     ("small exponent", [N("1.5E-3")], "DECIMAL(4,4)"),
-    ("beyond int64", [N("9223372036854775808")], "DECIMAL(19,0)"),
-    ("below int64", [N("-9223372036854775809"), N("7")], "DECIMAL(19,0)"),
+    # 19 digits: precision 20, since a Redshift DECIMAL(19,0) stops at 9223372036854775807
+    ("beyond int64", [N("9223372036854775808")], "DECIMAL(20,0)"),
+    ("below int64", [N("-9223372036854775809"), N("7")], "DECIMAL(20,0)"),
+    ("19 digit precision", [N("1.234567890123456789")], "DECIMAL(20,18)"),
+    ("18 digit precision", [N("1.23456789012345678")], "DECIMAL(18,17)"),
     ("38 digits", [N("9" * 38)], "DECIMAL(38,0)"),
     ("38 digit precision", [N("1" * 20 + "." + "1" * 18)], "DECIMAL(38,18)"),
     # N: fits neither → VARCHAR of the text
     ("39 digits", [N("9" * 39)], "VARCHAR(64)"),
     ("huge exponent", [N("1E+125")], "VARCHAR(16)"),
     ("tiny exponent", [N("-1E-130")], "VARCHAR(16)"),
+    ("scale 38 (Redshift's maximum scale is 37)", [N("1.5E-37")], "VARCHAR(16)"),
+    ("scale 37", [N("1.5E-36")], "DECIMAL(37,37)"),
     ("precision 39 across values", [N("1" * 30), N("0." + "1" * 9)], "VARCHAR(32)"),
     # S → VARCHAR(round_up(max UTF-8 bytes))
     ("short string", [S("abc")], "VARCHAR(16)"),

@@ -1,0 +1,273 @@
+"""Amazon Redshift's documented type rules, checked on inference, the cell encoders and the test oracle.
+
+Each test's docstring names the page of the AWS *Amazon Redshift Database Developer Guide* (title and URL) and
+quotes the sentence the rule comes from. A value Redshift cannot hold exactly must never fail the COPY and
+never change silently: inference picks a type that holds it, or the encoder rejects it (the row loads with
+NULL in that cell and the value is kept in ``_etl_rejects``). The rules apply on both dialects: PostgreSQL is
+the Redshift stand-in, and one set of rules keeps the stand-in a faithful proxy and the oracle single.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from decimal import Decimal
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from arm_etl.csvformat import POSTGRESQL, CsvDialect, dialect_for
+from arm_etl.lattice import ScalarStats
+from arm_etl.transform import Reject, encoder_for
+from tests import oracle
+from tests.items import AV, N
+
+INT64_MAX = 2**63 - 1
+DIALECTS = [POSTGRESQL, dialect_for("redshift")]
+DIALECT_IDS = [d.name for d in DIALECTS]
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),(\d+)\)$")
+
+
+def infer_type(*values: AV) -> str:
+    stats = ScalarStats()
+    for av in values:
+        ((tag, v),) = av.items()
+        stats.add(tag, v)
+    return stats.column_type()
+
+
+def encode(typ: str, av: AV, dialect: CsvDialect = POSTGRESQL) -> str | Reject:
+    """The cell the encoder writes for ``av`` in a ``typ`` column, or the :class:`Reject` it raises."""
+    ((tag, v),) = av.items()
+    try:
+        return encoder_for(typ, dialect)(tag, v)
+    except Reject as r:
+        return r
+
+
+def reason_of(result: str | Reject) -> str | None:
+    return result.reason if isinstance(result, Reject) else None
+
+
+def oracle_reason(typ: str, av: AV) -> str | None:
+    """What the independent oracle says about the same cell (None: it fits). Binary goes in as base64 text,
+    the form a Scan returns."""
+    ((tag, v),) = _wire(av).items()
+    try:
+        if typ in ("SUPER", "JSONB"):
+            oracle.plain_json({tag: v})
+        else:
+            oracle.convert(typ, tag, v)
+    except oracle.Misfit as m:
+        return m.reason
+    return None
+
+
+def _wire(av: AV) -> AV:
+    """A value as a Scan returns it: binary as base64 text, at any depth."""
+    ((tag, v),) = av.items()
+    if tag == "B":
+        return {tag: v if isinstance(v, str) else base64.b64encode(v).decode("ascii")}
+    if tag == "BS":
+        return {tag: [base64.b64encode(x).decode("ascii") for x in v]}
+    if tag == "M":
+        return {tag: {k: _wire(x) for k, x in v.items()}}
+    if tag == "L":
+        return {tag: [_wire(x) for x in v]}
+    return {tag: v}
+
+
+def assert_decimal_type_is_creatable(typ: str) -> None:
+    m = _DECIMAL.match(typ)
+    if m:
+        precision, scale = int(m.group(1)), int(m.group(2))
+        assert 1 <= precision <= 38 and precision != 19 and scale <= 37 and scale <= precision, typ
+
+
+# ------------------------------------------------------------------------------------------------------
+# 1. DECIMAL(19,s) cannot hold every 19-digit value
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([N("9223372036854775808")], "DECIMAL(20,0)"),  # the seed's beyond_int64 value
+        ([N("-9223372036854775809")], "DECIMAL(20,0)"),
+        ([N("9999999999999999999")], "DECIMAL(20,0)"),
+        ([N("1.234567890123456789")], "DECIMAL(20,18)"),
+        ([N("0.1234567890123456789")], "DECIMAL(20,19)"),
+        ([N("123456789012345678.5")], "DECIMAL(20,1)"),
+        ([N("12345678901234567.5"), N("1.25")], "DECIMAL(20,2)"),
+        ([N("99999999999999999999")], "DECIMAL(20,0)"),  # 20 digits: unchanged
+        ([N("12345678901234567.5")], "DECIMAL(18,1)"),  # 18 digits: unchanged
+    ],
+)
+def test_precision_19_is_never_inferred(values: list[AV], expected: str) -> None:
+    """*Numeric types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Numeric_types201.html): "The maximum
+    positive value that you can insert into a DECIMAL(19,0) column is 9223372036854775807 (2^63-1) … the
+    largest value that you can load into a DECIMAL(19,18) column is 9.223372036854775807". Precision 20..38 is
+    stored in 16 bytes and holds every value of its digit count, so inference uses 20 where 19 would do."""
+    assert infer_type(*values) == expected
+    for av in values:
+        assert reason_of(encode(expected, av)) is None
+
+
+_DECIMAL_19_CASES = [
+    ("DECIMAL(19,0)", "9223372036854775807", "9223372036854775807"),
+    ("DECIMAL(19,0)", "9223372036854775808", None),
+    ("DECIMAL(19,0)", "9999999999999999999", None),
+    ("DECIMAL(19,0)", "-9223372036854775807", "-9223372036854775807"),
+    # "The maximum negative value is -9223372036854775807" (same note), one less than int64's minimum
+    ("DECIMAL(19,0)", "-9223372036854775808", None),
+    ("DECIMAL(19,0)", "9.223372036854775807E+18", "9223372036854775807"),
+    ("DECIMAL(19,0)", "9.223372036854775808E+18", None),
+    ("DECIMAL(19,0)", "1E+18", "1000000000000000000"),
+    ("DECIMAL(19,18)", "9.223372036854775807", "9.223372036854775807"),
+    ("DECIMAL(19,18)", "9.223372036854775808", None),
+    ("DECIMAL(19,18)", "9.99", None),  # unscaled 9990000000000000000
+    ("DECIMAL(19,18)", "-9.2233720368547758", "-9.2233720368547758"),  # unscaled -9223372036854775800
+    ("DECIMAL(19,2)", "92233720368547758.07", "92233720368547758.07"),
+    ("DECIMAL(19,2)", "92233720368547758.08", None),
+    ("DECIMAL(19,2)", "9.223372036854775808E+16", None),
+    ("NUMERIC(19,0)", "9223372036854775808", None),
+    ("DECIMAL(20,0)", "9999999999999999999", "9999999999999999999"),  # precision 20: every 19-digit value
+]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
+@pytest.mark.parametrize(("typ", "text", "cell"), _DECIMAL_19_CASES)
+def test_decimal_19_keeps_only_values_with_an_int64_unscaled_value(
+    dialect: CsvDialect, typ: str, text: str, cell: str | None
+) -> None:
+    """*Numeric types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Numeric_types201.html): "The maximum
+    positive value that you can insert into a DECIMAL(19,0) column is 9223372036854775807 (2^63-1) … the
+    largest value that you can load into a DECIMAL(19,18) column is 9.223372036854775807". An older cached
+    data-schema can still name DECIMAL(19,s): a value beyond it is type drift, kept in ``_etl_rejects``."""
+    got = encode(typ, N(text), dialect)
+    if cell is None:
+        assert reason_of(got) == "type_drift"
+    else:
+        assert got == cell
+    assert oracle_reason(typ, N(text)) == reason_of(got)
+
+
+_UNSCALED = st.one_of(
+    st.integers(min_value=-(10**19) + 1, max_value=10**19 - 1),
+    st.integers(min_value=INT64_MAX - 2000, max_value=INT64_MAX + 2000),
+    st.integers(min_value=-INT64_MAX - 2000, max_value=-INT64_MAX + 2000),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(unscaled=_UNSCALED, scale=st.integers(min_value=0, max_value=19), form=st.sampled_from(["f", "norm", "exp"]))
+@example(unscaled=INT64_MAX + 1, scale=0, form="f")
+@example(unscaled=INT64_MAX + 1, scale=18, form="f")
+@example(unscaled=-INT64_MAX - 1, scale=3, form="exp")
+def test_every_decimal_19_value_kept_has_an_int64_unscaled_value(unscaled: int, scale: int, form: str) -> None:
+    """*Numeric types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Numeric_types201.html): "Regardless
+    of the placement of the decimal point, the largest string that Amazon Redshift can represent as a DECIMAL
+    number is 9223372036854775807" (for precision 19). Every value a DECIMAL(19,s) encoder keeps has an
+    unscaled value within ±(2^63-1); every such value within the column's digits is kept, in any notation."""
+    value = Decimal(unscaled).scaleb(-scale)
+    text = {"f": format(value, "f"), "norm": str(value.normalize()), "exp": f"{unscaled}E-{scale}"}[form]
+    typ = f"DECIMAL(19,{scale})"
+    got = encode(typ, N(text))
+    fits_int64 = abs(unscaled) <= INT64_MAX
+    if isinstance(got, Reject):
+        assert got.reason == "type_drift"
+        assert not fits_int64
+    else:
+        assert fits_int64
+        assert Decimal(got).scaleb(scale) == unscaled
+    assert oracle_reason(typ, N(text)) == reason_of(got)
+
+
+# ------------------------------------------------------------------------------------------------------
+# 2. The maximum scale is 37
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([N("1.5E-37")], "VARCHAR(16)"),  # 0.00…015: scale 38
+        ([N("0." + "0" * 37 + "1")], "VARCHAR(64)"),  # 40 characters
+        ([N("1.5"), N("1.5E-37")], "VARCHAR(16)"),
+        ([N("-1E-38"), N("2")], "VARCHAR(16)"),
+        ([N("0." + "0" * 36 + "1")], "DECIMAL(37,37)"),  # scale 37: still a DECIMAL
+        ([N("1.5E-36")], "DECIMAL(37,37)"),
+    ],
+)
+def test_scale_over_37_is_inferred_as_varchar_with_the_exact_text(values: list[AV], expected: str) -> None:
+    """*Numeric types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Numeric_types201.html), scale: "The
+    maximum scale is 37." A number needing scale 38 fits no Redshift DECIMAL; DESIGN.md: "N that fits neither
+    → VARCHAR with the number's exact text"."""
+    typ = infer_type(*values)
+    assert typ == expected
+    for av in values:
+        cell = encode(typ, av)
+        assert reason_of(cell) is None
+        if typ.startswith("VARCHAR"):
+            assert cell == '"' + av["N"] + '"'
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
+@pytest.mark.parametrize(
+    ("typ", "text", "cell"),
+    [
+        ("DECIMAL(38,38)", "1.5E-37", None),
+        ("DECIMAL(38,38)", "0." + "0" * 37 + "1", None),
+        ("DECIMAL(38,38)", "-0." + "0" * 37 + "1", None),
+        ("DECIMAL(38,38)", "0.5", "0.5"),
+        ("DECIMAL(38,37)", "1.5E-36", "0." + "0" * 35 + "15"),
+        ("DECIMAL(38,37)", "0." + "0" * 36 + "1", "0." + "0" * 36 + "1"),
+    ],
+)
+def test_a_decimal_column_rejects_a_value_with_scale_over_37(
+    dialect: CsvDialect, typ: str, text: str, cell: str | None
+) -> None:
+    """*Numeric types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Numeric_types201.html), scale: "The
+    maximum scale is 37." A value with more fractional digits is type drift, whatever the column says."""
+    got = encode(typ, N(text), dialect)
+    if cell is None:
+        assert reason_of(got) == "type_drift"
+    else:
+        assert got == cell
+    assert oracle_reason(typ, N(text)) == reason_of(got)
+
+
+_INT_TEXT = st.integers(min_value=-(10**40), max_value=10**40).map(str)
+_FRACTION_TEXT = st.builds(
+    lambda sign, i, f: f"{sign}{i}.{f}",
+    st.sampled_from(["", "-"]),
+    st.integers(min_value=0, max_value=10**21),
+    st.text(alphabet="0123456789", min_size=1, max_size=40),
+)
+_EXP_TEXT = st.builds(
+    lambda digits, exp: f"{digits}E{exp:+d}",
+    st.integers(min_value=1, max_value=10**20),
+    st.integers(min_value=-45, max_value=30),
+)
+_NUMBERS = st.lists(st.one_of(_INT_TEXT, _FRACTION_TEXT, _EXP_TEXT), min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=_NUMBERS)
+@example(texts=["9223372036854775808"])
+@example(texts=["1.5E-37"])
+@example(texts=["1.234567890123456789"])
+def test_inference_never_emits_a_decimal_redshift_cannot_hold(texts: list[str]) -> None:
+    """*Numeric types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Numeric_types201.html): "The maximum
+    precision is 38." / "The maximum scale is 37." / "The maximum positive value that you can insert into a
+    DECIMAL(19,0) column is 9223372036854775807". Whatever numbers are seen, the type is BIGINT, VARCHAR, or a
+    DECIMAL(p,s) with p ≤ 38, p ≠ 19, s ≤ 37; and every value seen fits it."""
+    typ = infer_type(*(N(t) for t in texts))
+    assert typ == "BIGINT" or typ.startswith(("VARCHAR(", "DECIMAL(")), typ
+    assert_decimal_type_is_creatable(typ)
+    for t in texts:
+        got = encode(typ, N(t))
+        assert reason_of(got) is None, (typ, t, got)
+        if typ.startswith("VARCHAR"):
+            assert got == '"' + t + '"'
+        else:
+            assert isinstance(got, str) and Decimal(got) == Decimal(t)
