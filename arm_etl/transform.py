@@ -7,7 +7,8 @@ JSON, cut into chunks of at most 65535 bytes.
 
 The encoders follow Amazon Redshift's documented limits on both dialects (PostgreSQL is its stand-in, so
 the same rules keep the stand-in faithful): a DECIMAL(19,s) holds only unscaled values within ±(2^63-1) and
-no DECIMAL a scale over 37 (*Numeric types*).
+no DECIMAL a scale over 37 (*Numeric types*); a string inside SUPER is at most 65535 bytes (*Limitations*,
+unless a database parameter raises it).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from arm_etl.lattice import (
     INT64_MIN,
     MAX_DECIMAL_SCALE,
     MAX_VARCHAR,
+    b64_len,
     is_date,
     is_timestamp,
     number_shape,
@@ -198,9 +200,16 @@ def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
     if base in ("SUPER", "JSONB"):
 
         def enc_super(tag: str, v: Any) -> str:
-            if _has_nul({tag: v}):
+            av = {tag: v}
+            if _has_nul(av):
                 raise Reject("nul")
-            return quote(to_json_text({tag: v}))
+            try:
+                text = to_json_text(av)
+            except orjson.JSONEncodeError:  # a lone surrogate: no UTF-8 form
+                raise Reject("invalid_utf8") from None
+            if _has_long_string(av):
+                raise Reject("too_long")
+            return quote(text)
 
         return enc_super
 
@@ -252,6 +261,38 @@ def _unscaled_fits_int64(text: str, scale: int) -> bool:
     assert isinstance(exp, int)
     unscaled = int("".join(map(str, digits))) * 10 ** (exp + scale)
     return unscaled <= INT64_MAX
+
+
+def _long_text(s: str) -> bool:
+    """More than 65535 UTF-8 bytes; a character is at most 4 bytes, so most strings skip the encoding."""
+    n = len(s)
+    return n > MAX_VARCHAR // 4 and (n > MAX_VARCHAR or len(s.encode("utf-8", "surrogatepass")) > MAX_VARCHAR)
+
+
+def _long_b64(v: Any) -> bool:
+    """A binary whose base64 text (its form inside SUPER) is over 65535 bytes."""
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return b64_len(len(v)) > MAX_VARCHAR
+    return len(v) > MAX_VARCHAR
+
+
+def _has_long_string(av: dict[str, Any]) -> bool:
+    """A string over 65535 UTF-8 bytes anywhere in a SUPER value: a string, a set element, a map key, or a
+    binary as base64. Redshift limits "a single string value loaded to SUPER" to VARCHAR's 65535 bytes."""
+    for tag, v in av.items():
+        if tag == "S":
+            return _long_text(v)
+        if tag == "SS":
+            return any(_long_text(s) for s in v)
+        if tag == "B":
+            return _long_b64(v)
+        if tag == "BS":
+            return any(_long_b64(x) for x in v)
+        if tag == "M":
+            return any(_long_text(k) or _has_long_string(x) for k, x in v.items())
+        if tag == "L":
+            return any(_has_long_string(x) for x in v)
+    return False
 
 
 def _empty(av: dict[str, Any]) -> bool:

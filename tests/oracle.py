@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Context, Decimal
@@ -179,20 +180,52 @@ def convert(column_type: str, tag: str, v: Any) -> Any:
 
 
 def plain_json(av: dict[str, Any]) -> Any:
-    """A value for a SUPER/JSONB column: maps → objects, lists and (ranked) sets → arrays."""
+    """A value for a SUPER/JSONB column: maps → objects, lists and (ranked) sets → arrays.
+
+    Raises Misfit when a text the JSON holds (a string, a map key, a binary as its base64) has a NUL
+    ("nul"), else has no UTF-8 form ("invalid_utf8"), else is over 65535 UTF-8 bytes ("too_long": Redshift
+    limits "a single string value loaded to SUPER" to VARCHAR's 65535 bytes)."""
+    texts = list(super_texts(av))
+    if any("\x00" in t for t in texts):
+        raise Misfit("nul")
+    try:
+        sizes = [len(t.encode("utf-8")) for t in texts]
+    except UnicodeEncodeError:
+        raise Misfit("invalid_utf8") from None
+    if any(n > MAX_VARCHAR_BYTES for n in sizes):
+        raise Misfit("too_long")
+    return _plain(av)
+
+
+def super_texts(av: dict[str, Any]) -> Iterator[str]:
+    """Every text of a value as SUPER JSON: strings, set elements, map keys, binary as base64."""
+    ((tag, v),) = av.items()
+    if tag in ("S", "B"):
+        yield canonical_text(tag, v)
+    elif tag in SETS:
+        for x in set_elements(tag, v):
+            yield from super_texts(x)
+    elif tag == "M":
+        for k, x in v.items():
+            yield k
+            yield from super_texts(x)
+    elif tag == "L":
+        for x in v:
+            yield from super_texts(x)
+
+
+def _plain(av: dict[str, Any]) -> Any:
     ((tag, v),) = av.items()
     if tag == "M":
-        return {k: plain_json(x) for k, x in v.items()}
+        return {k: _plain(x) for k, x in v.items()}
     if tag == "L":
-        return [plain_json(x) for x in v]
+        return [_plain(x) for x in v]
     if tag in SETS:
-        return [plain_json(x) for x in set_elements(tag, v)]
+        return [_plain(x) for x in set_elements(tag, v)]
     if tag == "NULL":
         return None
     if tag == "N":
         return Decimal(v)
-    if tag == "S" and "\x00" in v:
-        raise Misfit("nul")
     return canonical_text(tag, v) if tag != "BOOL" else bool(v)
 
 

@@ -10,7 +10,11 @@ the Redshift stand-in, and one set of rules keeps the stand-in a faithful proxy 
 from __future__ import annotations
 
 import base64
+import csv
+import io
+import json
 import re
+from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -18,10 +22,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from arm_etl.csvformat import POSTGRESQL, CsvDialect, dialect_for
+from arm_etl.dataschema import REJECTS_COLUMNS, REJECTS_TABLE, Column, DataSchema, Table
 from arm_etl.lattice import ScalarStats
-from arm_etl.transform import Reject, encoder_for
+from arm_etl.transform import Reject, Transformer, encoder_for
 from tests import oracle
-from tests.items import AV, N
+from tests.items import AV, B, L, M, N, S
 
 INT64_MAX = 2**63 - 1
 DIALECTS = [POSTGRESQL, dialect_for("redshift")]
@@ -271,3 +276,92 @@ def test_inference_never_emits_a_decimal_redshift_cannot_hold(texts: list[str]) 
             assert got == '"' + t + '"'
         else:
             assert isinstance(got, str) and Decimal(got) == Decimal(t)
+
+
+# ------------------------------------------------------------------------------------------------------
+# 3. A string inside a SUPER value is at most 65535 bytes
+
+_SUPER_CASES: list[tuple[str, AV, str | None]] = [
+    ("string at the limit", S("x" * 65535), None),
+    ("string over the limit", S("x" * 65536), "too_long"),
+    ("two-byte string over in bytes", S("é" * 32768), "too_long"),
+    ("three-byte string at the limit", S("€" * 21845), None),
+    ("deep inside maps and lists", M(a=L(M(b=S("y" * 65536)))), "too_long"),
+    ("set element", {"SS": ["a", "z" * 65536]}, "too_long"),
+    ("map key", {"M": {"k" * 65536: N("1")}}, "too_long"),
+    ("map key at the limit", {"M": {"k" * 65535: N("1")}}, None),
+    ("binary whose base64 is 65532", B(b"\x00" * 49149), None),
+    ("binary whose base64 is 65536", B(b"\x00" * 49150), "too_long"),
+    ("binary set element", {"BS": [b"\x01", b"\x00" * 49150]}, "too_long"),
+    ("binary in a list", L(B(b"\xff" * 49150)), "too_long"),
+    ("NUL wins over length", M(s=S("x\x00"), t=S("y" * 65536)), "nul"),
+    ("many strings each within", L(*(S("w" * 65535) for _ in range(3))), None),
+]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
+@pytest.mark.parametrize(("av", "reason"), [(av, r) for _, av, r in _SUPER_CASES], ids=[i for i, _, _ in _SUPER_CASES])
+def test_super_rejects_a_string_over_65535_bytes_anywhere(dialect: CsvDialect, av: AV, reason: str | None) -> None:
+    """*Limitations* (SUPER; https://docs.aws.amazon.com/redshift/latest/dg/limitations-super.html), before
+    2026-11: "An individual value within a SUPER object is limited to the maximum length of the corresponding
+    Amazon Redshift type. For example, a single string value loaded to SUPER is limited to the maximum VARCHAR
+    length of 65535 bytes." The current page says "Any string literal stored in a single SUPER object is
+    limited to 16,000,000 bytes", but *enable_large_strings_opt_in*
+    (https://docs.aws.amazon.com/redshift/latest/dg/r_enable_large_strings_opt_in.html) makes that opt-in:
+    "When set to No: Individual strings in SUPER columns have a limit of 65,535 bytes." and "When this
+    parameter is not set, Amazon Redshift preserves the existing behavior of your cluster." No page says
+    whether attribute names count, so keys are held to the same limit (DynamoDB keeps names under 64 KB, so a
+    real item never hits it). Binary is base64 text inside SUPER: its base64 length counts."""
+    got = encode("SUPER", av, dialect)
+    assert reason_of(got) == reason
+    assert oracle_reason("SUPER", av) == reason
+    if reason is None:
+        assert isinstance(got, str) and got.startswith('"')
+
+
+def test_a_long_string_inside_super_is_a_lossless_too_long_reject() -> None:
+    """*Limitations* (SUPER; https://docs.aws.amazon.com/redshift/latest/dg/limitations-super.html): "a single
+    string value loaded to SUPER is limited to the maximum VARCHAR length of 65535 bytes." End to end through
+    the transform: the cell is NULL and the whole value is kept, in chunks that rebuild it."""
+    schema = _schema(Column("doc", ("doc",), "SUPER"))
+    value = M(title=S("t"), body=S("é" * 40000))
+    result = Transformer(schema, POSTGRESQL, 0, "2024-01-01T00:00:00Z").transform([{"pk": S("k"), "doc": value}])
+    assert result.rejects == Counter({"too_long": 1})
+    assert result.lines["t"] == ['"k",,0,2024-01-01T00:00:00Z\n']
+    rejects = _rejects(result.lines)
+    assert {(r["column_path"], r["reason"]) for r in rejects} == {('["doc"]', "too_long")}
+    assert json.loads("".join(r["chunk"] for r in rejects)) == value
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
+@pytest.mark.parametrize(
+    "av",
+    [S("a\ud800b"), M(k=S("\udfff")), {"SS": ["ok", "\ud800"]}, {"M": {"\ud800": N("1")}}],
+    ids=["string", "nested", "set", "key"],
+)
+def test_a_lone_surrogate_inside_super_is_an_invalid_utf8_reject(dialect: CsvDialect, av: AV) -> None:
+    """*Multibyte character load errors* (https://docs.aws.amazon.com/redshift/latest/dg/multi-byte-character-load-errors.html):
+    "If a line in your load data contains a character that is not valid for the column data type, COPY
+    returns an error". A lone surrogate has no UTF-8 form: the SUPER encoder rejects it as ``invalid_utf8``
+    (as the VARCHAR encoder does) instead of raising out of the transform."""
+    assert reason_of(encode("SUPER", av, dialect)) == "invalid_utf8"
+    assert oracle_reason("SUPER", av) == "invalid_utf8"
+
+
+# ------------------------------------------------------------------------------------------------------
+# helpers for transform-level tests
+
+_PK = Column("pk", ("pk",), "VARCHAR(16)", False)
+_BS = Column("value", ("bs", None), "VARBYTE(16)")
+
+
+def _schema(*columns: Column) -> DataSchema:
+    return DataSchema(
+        "T", "v", "now", 1, "relational", (), ("pk",), (Table("t", None, "t", (), ("pk",), (_PK, *columns)),)
+    )
+
+
+def _rejects(lines: dict[str, list[str]]) -> list[dict[str, str]]:
+    names = [c for c, _ in REJECTS_COLUMNS] + ["_segment", "_extracted_at"]
+    text = "".join(lines.get(REJECTS_TABLE, []))
+    return [dict(zip(names, r, strict=True)) for r in csv.reader(io.StringIO(text, newline=""))]
