@@ -46,11 +46,16 @@ def centralization_script(wh: Warehouse, ds: DataSchema, target: str, total: int
     names = [n for n, _ in ds.warehouse_tables()]
     yield f"-- centralization of {ds.source_table} into {target} from {total} segment(s)"
     yield from wh.connect_statements()
-    yield "-- inspect (read-only), per segment redshift-schema and for the loading one"
+    yield "-- inspect (read-only): each segment's marker and counts (segment 0 shown), merge progress, production"
     yield wh.schema_exists_statement()
     yield wh.tables_statement()
     yield wh.read_marker_statement(segment_schema(target, 0))
+    for name in [*names, SEGMENT_MARKER]:
+        yield wh.count_statement(segment_schema(target, 0), name)
     yield wh.read_merged_statement(loading)
+    yield wh.read_merged_statement(target)
+    for name in [*names, MERGED_TABLE]:
+        yield wh.count_statement(target, name)
     yield f"-- prepare {loading} (one transaction)"
     yield wh.drop_schema_statement(loading)
     yield from wh.create_schema_statements(loading, [*ds.warehouse_tables(), (MERGED_TABLE, MERGED_COLUMNS)])
