@@ -8,7 +8,8 @@ JSON, cut into chunks of at most 65535 bytes.
 The encoders follow Amazon Redshift's documented limits on both dialects (PostgreSQL is its stand-in, so
 the same rules keep the stand-in faithful): a DECIMAL(19,s) holds only unscaled values within ±(2^63-1) and
 no DECIMAL a scale over 37 (*Numeric types*); a string inside SUPER is at most 65535 bytes (*Limitations*,
-unless a database parameter raises it).
+unless a database parameter raises it); an empty binary would be an empty field, which COPY loads as NULL
+(*Data conversion parameters*, EMPTYASNULL), so it is rejected as ``empty_binary``.
 """
 
 from __future__ import annotations
@@ -191,6 +192,8 @@ def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
             if tag != "B":
                 raise Reject("type_drift")
             data = as_bytes(v)
+            if not data:  # written as an empty field, which COPY loads as NULL
+                raise Reject("empty_binary")
             if len(data) > blimit:
                 raise Reject("too_long")
             return binary(data)

@@ -173,6 +173,8 @@ def convert(column_type: str, tag: str, v: Any) -> Any:
         if tag != "B":
             raise Misfit("type_drift")
         data = base64.b64decode(v)
+        if not data:  # an empty field: Redshift's COPY loads it as NULL (EMPTYASNULL or not)
+            raise Misfit("empty_binary")
         if a is not None and len(data) > int(a):
             raise Misfit("too_long")
         return data

@@ -111,7 +111,7 @@ KINDS: list[Kind] = [
     Kind("number_in_boolean", "NUM", {"flag": N("1")}, drift=True),
     # ---------------------------------------------------------------- binary
     Kind("invalid_utf8_binary", "BIN", {"b": B(b"\xff\xfe\x00\x80"), "bs": B(b"\xc3\x28")}),
-    Kind("empty_binary", "BIN", {"b": B(b"")}),
+    Kind("empty_binary", "BIN", {"b": B(b"")}),  # reject: empty_binary (an empty field loads as NULL)
     Kind("binary_and_string_at_one_path", "BIN", {"bs": S("plain")}),  # → VARCHAR, binary as base64 text
     Kind("binary_set_ranked_by_bytes", "BIN", {"bset": {"BS": [b"\xff", b"\x00", b"\x7f\x80", b"\x00\x00"]}}),
     Kind("binary_over_its_varbyte", "BIN", {"b": B(b"\x01" * 100)}, drift=True),  # reject: too_long
@@ -248,6 +248,7 @@ def test_the_catalogue_produces_the_rejects_it_is_meant_to(loaded: Loaded, pg: A
         "scale_over_decimal": "type_drift",
         "number_in_boolean": "type_drift",
         "binary_over_its_varbyte": "too_long",
+        "empty_binary": "empty_binary",
         "string_in_varbyte": "type_drift",
         "month_13": "type_drift",
         "february_30": "type_drift",
@@ -263,11 +264,14 @@ def test_the_catalogue_produces_the_rejects_it_is_meant_to(loaded: Loaded, pg: A
     )
     assert len(big) >= 7 and all(len(r["chunk"].encode()) <= CHUNK_BYTES for r in big)
     assert json.loads("".join(r["chunk"] for r in big)) == {"S": "z" * (390 * 1024)}
+    empty = [r for r in rejects if json.loads(r["item_key"])["pk"] == "BAD#empty_binary"]
+    assert [(r["column_path"], r["chunk_no"], r["chunk"]) for r in empty] == [('["b"]', 0, '{"B":""}')]
 
 
 def test_types_and_values_of_the_awkward_kinds(loaded: Loaded, pg: Any) -> None:
     """Guards the exact comparison: the data-schema has the types the kinds are meant to produce, and a
-    few values are checked by hand (strings kept exactly, '' is not NULL, empty bytes are not NULL)."""
+    few values are checked by hand (strings kept exactly, '' is not NULL, empty bytes are a reject, not a
+    NULL that looks like a value)."""
     s = columns(loaded.schema, "str")
     assert s[("s",)].type == "VARCHAR(65535)" and s[("s16",)].type == "VARCHAR(16)"
     n = columns(loaded.schema, "num")
@@ -294,7 +298,7 @@ def test_types_and_values_of_the_awkward_kinds(loaded: Loaded, pg: Any) -> None:
     assert str(row(pg, "num", "38_digits")["d38"]) == "9" * 38
     assert row(pg, "num", "int64_edges")["i64b"] == -(2**63)
     assert row(pg, "bin", "invalid_utf8_binary")["b"] == b"\xff\xfe\x00\x80"
-    assert row(pg, "bin", "empty_binary")["b"] == b""
+    assert row(pg, "bin", "empty_binary")["b"] is None  # and kept in _etl_rejects as {"B": ""}
     assert str(row(pg, "num", "int64_max_plus_one")["beyond"]) == "9223372036854775808"
     assert str(row(pg, "num", "19_digit_precision")["p19"]) == "9.999999999999999999"
     assert row(pg, "num", "38_digit_fraction")["tiny"] == "0.00000000000000000000000000000000000001"

@@ -14,6 +14,7 @@ from arm_etl.lattice import (
     MAX_VARCHAR,
     NumberShape,
     ScalarStats,
+    binary_len,
     is_date,
     is_timestamp,
     number_shape,
@@ -360,6 +361,9 @@ def test_every_value_fits_the_inferred_type(values: list[AV]) -> None:
         try:
             cell = encode(tag, v)
         except Reject as r:
+            if tag == "B":  # zero bytes would load as NULL: the only binary the inferred type cannot take
+                assert r.reason == "empty_binary" and not binary_len(v), (typ, av, r.reason)
+                continue
             assert tag == "S", (typ, av, r.reason)
             if "\x00" in v:
                 assert r.reason == "nul"

@@ -349,6 +349,64 @@ def test_a_lone_surrogate_inside_super_is_an_invalid_utf8_reject(dialect: CsvDia
 
 
 # ------------------------------------------------------------------------------------------------------
+# 4. An empty binary value would load as NULL
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
+@pytest.mark.parametrize("typ", ["VARBYTE(16)", "VARBYTE(1024000)", "BYTEA(16)"])
+def test_an_empty_binary_value_is_rejected_not_loaded_as_null(dialect: CsvDialect, typ: str) -> None:
+    """*Data conversion parameters* (https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-data-conversion.html),
+    EMPTYASNULL: "Empty fields for other data types, such as INT, are always loaded with NULL." Zero bytes are
+    written as an empty hex field, so Redshift would load NULL: the value is rejected as ``empty_binary``."""
+    assert reason_of(encode(typ, B(b""), dialect)) == "empty_binary"
+    assert reason_of(encode(typ, {"B": ""}, dialect)) == "empty_binary"  # base64 wire text of no bytes
+    assert reason_of(encode(typ, B(b"\x00"), dialect)) is None
+    assert oracle_reason(typ, B(b"")) == "empty_binary"
+    assert oracle_reason(typ, B(b"\x00")) is None
+
+
+def test_an_empty_binary_is_kept_losslessly_and_fine_inside_super() -> None:
+    """*Data conversion parameters* (https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-data-conversion.html),
+    EMPTYASNULL: "Empty fields for other data types, such as INT, are always loaded with NULL." The reject
+    keeps ``{"B": ""}``; an empty set element is rejected at its position; inside SUPER it is the JSON
+    string ``""``, which is not an empty field."""
+    schema = _schema(Column("b", ("b",), "VARBYTE(16)"), Column("doc", ("doc",), "SUPER"))
+    child = Table("t__bs", "t", "t", ("bs",), ("pk",), (_PK, Column("_idx", None, "INTEGER", False), _BS))
+    schema = DataSchema("T", "v", "now", 1, "relational", (), ("pk",), (*schema.tables, child))
+    item = {"pk": S("k"), "b": B(b""), "doc": M(e=B(b"")), "bs": {"BS": [b"", b"\x01"]}}
+    result = Transformer(schema, POSTGRESQL, 0, "2024-01-01T00:00:00Z").transform([item])
+    assert result.rejects == Counter({"empty_binary": 2})
+    assert result.lines["t"] == ['"k",,"{""e"":""""}",0,2024-01-01T00:00:00Z\n']
+    assert result.lines["t__bs"] == ['"k",0,,0,2024-01-01T00:00:00Z\n', '"k",1,\\x01,0,2024-01-01T00:00:00Z\n']
+    got = {(r["table_name"], r["column_path"], r["reason"], r["chunk"]) for r in _rejects(result.lines)}
+    assert got == {
+        ("t", '["b"]', "empty_binary", '{"B":""}'),
+        ("t__bs", '["bs",0]', "empty_binary", '{"B":""}'),
+    }
+
+
+_EVERY_TYPE = [
+    "SMALLINT", "INTEGER", "BIGINT", "DECIMAL(5,2)", "DECIMAL(38,0)", "VARCHAR(16)", "BOOLEAN", "TIMESTAMPTZ",
+    "DATE", "VARBYTE(16)", "SUPER",
+]  # fmt: skip
+_SAMPLES: list[AV] = [
+    N("0"), N("-0"), N("1.5"), N("1E+2"), S(""), S(" "), S("2024-01-01"), S("2024-01-01T00:00:00Z"),
+    {"BOOL": False}, B(b""), B(b"\x00"), M(), L(), {"SS": [""]},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
+def test_no_encoder_writes_an_empty_field(dialect: CsvDialect) -> None:
+    """*Data conversion parameters* (https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-data-conversion.html),
+    EMPTYASNULL: "Empty fields for other data types, such as INT, are always loaded with NULL." No cell the
+    encoders keep is an empty field (a NULL is the dialect's NULL marker, written by the transform)."""
+    for typ in _EVERY_TYPE:
+        for av in _SAMPLES:
+            got = encode(typ, av, dialect)
+            assert got != "", (typ, av)
+
+
+# ------------------------------------------------------------------------------------------------------
 # helpers for transform-level tests
 
 _PK = Column("pk", ("pk",), "VARCHAR(16)", False)
