@@ -7,7 +7,7 @@ AWS access uses prefect-aws's own ``AwsCredentials`` and ``S3Bucket`` blocks; th
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self, cast
 
 from prefect.blocks.core import Block
 from prefect_aws import AwsCredentials
@@ -18,6 +18,21 @@ if TYPE_CHECKING:
     from arm_etl.warehouse.auth import CredentialProvider
 
 __all__ = ["RedshiftCredentials"]
+
+Dialect = Literal["redshift", "postgresql"]
+
+
+class _Defaults(NamedTuple):
+    drivername: str
+    port: int
+    database: str
+    iam: bool  # has IAM temporary credentials
+
+
+_DEFAULTS: dict[str, _Defaults] = {
+    "redshift": _Defaults("redshift+psycopg2", 5439, "dev", iam=True),
+    "postgresql": _Defaults("postgresql+psycopg2", 5432, "postgres", iam=False),
+}
 
 AuthMode = Literal["password", "iam-cluster", "iam-serverless"]
 
@@ -111,7 +126,7 @@ class RedshiftCredentials(Block):
         """Refuse a block that could only fail at connect time, with what to set instead."""
         if self.auth == "password":
             return self
-        if self.dialect != "redshift":
+        if not _DEFAULTS[self.dialect].iam:
             raise ValueError(f"auth {self.auth!r} needs dialect 'redshift' (PostgreSQL has no IAM credentials)")
         if self.password is not None:
             raise ValueError(f"auth {self.auth!r} uses temporary credentials: leave the password empty")
@@ -177,7 +192,7 @@ class RedshiftCredentials(Block):
         In IAM modes it carries no password: the warehouse takes user and password from
         :meth:`credential_provider` at each connect.
         """
-        drivername = "redshift+psycopg2" if self.dialect == "redshift" else "postgresql+psycopg2"
+        drivername = _DEFAULTS[self.dialect].drivername
         query: dict[str, str] = {}
         host: str | None = self.host
         if self.host.startswith("/"):
@@ -210,14 +225,16 @@ class RedshiftCredentials(Block):
     @classmethod
     def from_url(cls, raw: str, iam_role: str | None = None) -> RedshiftCredentials:
         u = make_url(raw)
-        dialect: Literal["redshift", "postgresql"] = "redshift" if u.get_backend_name() == "redshift" else "postgresql"
+        backend = u.get_backend_name()
+        dialect: Dialect = cast(Dialect, backend) if backend in _DEFAULTS else "postgresql"
+        defaults = _DEFAULTS[dialect]
         host = u.host or (u.query.get("host") if isinstance(u.query.get("host"), str) else None) or "localhost"
         sslmode = u.query.get("sslmode")
         return cls(
             dialect=dialect,
             host=str(host),
-            port=u.port or (5439 if dialect == "redshift" else 5432),
-            database=u.database or ("dev" if dialect == "redshift" else "postgres"),
+            port=u.port or defaults.port,
+            database=u.database or defaults.database,
             username=u.username or "",
             password=SecretStr(u.password) if u.password else None,
             iam_role=iam_role,

@@ -70,7 +70,7 @@ class Resources:
 
             block: Any = RedshiftCredentials.load(self.redshift_block)
             url, role, timeout = block.url(), block.iam_role, block.statement_timeout_ms
-            credentials = block.credential_provider() if hasattr(block, "credential_provider") else None
+            credentials = block.credential_provider()  # None with a password; IAM: temporary credentials
         elif self.settings.warehouse_url:
             url, role, timeout, credentials = self.settings.warehouse_url, self.settings.iam_role, None, None
         else:

@@ -206,8 +206,8 @@ def test_psycopg2_and_botocore_errors_are_classified() -> None:
 
 PRODUCT = ("arm_etl", "flows", "blocks", "deployments")
 _SQL_START = re.compile(
-    r"^\s*(SELECT |INSERT INTO|UPDATE |DELETE FROM|CREATE (SCHEMA|TABLE|VIEW)|DROP (SCHEMA|TABLE|VIEW)|ALTER (TABLE|SCHEMA)"
-    r"|COPY |SET \w+ TO|GRANT |REVOKE |TRUNCATE )"
+    r"^\s*(SELECT |INSERT INTO|UPDATE |DELETE FROM|CREATE (SCHEMA|TABLE|VIEW)|DROP (SCHEMA|TABLE|VIEW)"
+    r"|ALTER (TABLE|SCHEMA)|COPY |SET \w+ TO|GRANT |REVOKE |TRUNCATE )"
 )
 
 

@@ -25,6 +25,8 @@ from typing import Any, Protocol, runtime_checkable
 import botocore.exceptions
 from botocore.config import Config
 
+from arm_etl.errors import ArmEtlError
+
 __all__ = [
     "REFRESH_BEFORE_EXPIRY",
     "ClusterIamCredentials",
@@ -65,16 +67,12 @@ _ACCOUNT_IN_ARN = re.compile(r"arn:[\w-]+:[\w-]+:[\w-]*:(\d{12}):")
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
-class WarehouseAuthError(Exception):
+class WarehouseAuthError(ArmEtlError):
     """Temporary warehouse credentials could not be obtained; the message says which call failed and why.
 
     ``transient`` is True when the same call may succeed a moment later (throttling, a 5xx, a dropped
     connection), False when someone must act first (a missing grant, a wrong cluster or workgroup name).
     """
-
-    def __init__(self, message: str, *, transient: bool = False) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 @dataclass(frozen=True)
