@@ -25,8 +25,9 @@ MAX_VARCHAR = 65535
 MAX_VARBYTE = 1_024_000
 MIN_VARCHAR = 16
 
-# Offsets up to ±15:59: PostgreSQL's timestamptz rejects larger displacements (RFC 3339 allows ±23:59).
-_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d)$")
+# Offsets up to ±14:59: the only offset range Redshift documents (*Datetime types*, TIMETZ "00:00:00+1459");
+# PostgreSQL accepts ±15:59 and RFC 3339 ±23:59, but an offset Redshift may refuse would fail the COPY.
+_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Context, Decimal
 from typing import Any
 
@@ -31,6 +31,10 @@ CHUNK_BYTES = 65535
 # into a DECIMAL(19,0) column is 9223372036854775807 (2^63-1)" (the most negative, -9223372036854775807).
 MAX_DECIMAL_SCALE = 37
 DECIMAL_19_MAX_UNSCALED = 2**63 - 1
+# *Datetime types*: fractional seconds "up to a maximum of six digits"; the only documented offset range is
+# TIMETZ's "00:00:00+1459 to 00:00:00+1459".
+MAX_FRACTION_DIGITS = 6
+MAX_OFFSET = timedelta(hours=14, minutes=59)
 SETS = {"SS": "S", "NS": "N", "BS": "B"}
 
 _TYPE = re.compile(r"^([A-Z]+)(?:\((\d+)(?:,(\d+))?\))?$")
@@ -103,13 +107,16 @@ def canonical_text(tag: str, v: Any) -> str:
 
 
 def is_rfc3339(s: str) -> bool:
-    if not _RFC3339.match(s):
+    """An RFC 3339 date-time Redshift's TIMESTAMPTZ holds exactly: at most six fractional digits, an offset
+    within ±14:59."""
+    m = _RFC3339.match(s)
+    if not m or len((m.group(1) or ".")[1:]) > MAX_FRACTION_DIGITS:
         return False
     try:
-        datetime.fromisoformat(s)
+        offset = datetime.fromisoformat(s).utcoffset()
     except ValueError:
         return False
-    return True
+    return offset is not None and abs(offset) <= MAX_OFFSET
 
 
 def is_full_date(s: str) -> bool:

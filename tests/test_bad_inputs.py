@@ -123,6 +123,8 @@ KINDS: list[Kind] = [
         {"ts": S("2024-02-29T23:59:59.999999+05:30"), "day": S("2024-02-29"), "leap": S("2017-01-01T00:00:00Z")},
     ),
     Kind("timestamp_edges", "TS", {"ts": S("0001-01-01T00:00:00Z"), "day": S("9999-12-31")}),
+    Kind("offset_beyond_14_59", "TS", {"tz15": S("2024-01-01T00:00:00+15:00")}),  # not a date-time: VARCHAR
+    Kind("year_zero", "TS", {"y0": S("0000-01-01")}),  # no year 0: VARCHAR
     Kind("leap_second", "TS", {"leap": S("2016-12-31T23:59:60Z")}),  # not a datetime: the column is VARCHAR
     Kind("date_and_datetime_mixed", "TS", {"mixed": S("2024-01-01")}),
     Kind("datetime_in_mixed", "TS", {"mixed": S("2024-01-01T00:00:00Z")}),
@@ -286,6 +288,7 @@ def test_types_and_values_of_the_awkward_kinds(loaded: Loaded, pg: Any) -> None:
     t = columns(loaded.schema, "ts")
     assert t[("ts",)].type == "TIMESTAMPTZ" and t[("day",)].type == "DATE"
     assert t[("leap",)].type.startswith("VARCHAR") and t[("mixed",)].type.startswith("VARCHAR")
+    assert t[("tz15",)].type == "VARCHAR(32)" and t[("y0",)].type == "VARCHAR(16)"
 
     assert row(pg, "str", "newline")["s"] == "line1\nline2\n"
     assert row(pg, "str", "carriage_return")["s"] == "a\rb\r\nc\r"
@@ -303,6 +306,7 @@ def test_types_and_values_of_the_awkward_kinds(loaded: Loaded, pg: Any) -> None:
     assert str(row(pg, "num", "19_digit_precision")["p19"]) == "9.999999999999999999"
     assert row(pg, "num", "38_digit_fraction")["tiny"] == "0.00000000000000000000000000000000000001"
     assert row(pg, "num", "scale_38_exponent")["tiny2"] == "1.5E-37"
+    assert row(pg, "ts", "offset_beyond_14_59")["tz15"] == "2024-01-01T00:00:00+15:00"
     assert row(pg, "bin", "invalid_utf8_binary")["bs"] == base64.b64encode(b"\xc3\x28").decode()
     assert row(pg, "ts", "leap_second")["leap"] == "2016-12-31T23:59:60Z"
 

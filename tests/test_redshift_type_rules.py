@@ -5,6 +5,8 @@ quotes the sentence the rule comes from. A value Redshift cannot hold exactly mu
 never change silently: inference picks a type that holds it, or the encoder rejects it (the row loads with
 NULL in that cell and the value is kept in ``_etl_rejects``). The rules apply on both dialects: PostgreSQL is
 the Redshift stand-in, and one set of rules keeps the stand-in a faithful proxy and the oracle single.
+
+Tests marked *guard* pin a rule the code already obeyed when these tests were written.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 
 from arm_etl.csvformat import POSTGRESQL, CsvDialect, dialect_for
 from arm_etl.dataschema import REJECTS_COLUMNS, REJECTS_TABLE, Column, DataSchema, Table
-from arm_etl.lattice import ScalarStats
+from arm_etl.lattice import MAX_VARBYTE, MAX_VARCHAR, ScalarStats, is_date, is_timestamp
 from arm_etl.transform import Reject, Transformer, encoder_for
 from tests import oracle
 from tests.items import AV, B, L, M, N, S
@@ -404,6 +406,91 @@ def test_no_encoder_writes_an_empty_field(dialect: CsvDialect) -> None:
         for av in _SAMPLES:
             got = encode(typ, av, dialect)
             assert got != "", (typ, av)
+
+
+# ------------------------------------------------------------------------------------------------------
+# 5. Other types: what the lattice can emit, against the bad-input catalogue
+
+
+@pytest.mark.parametrize(
+    ("text", "timestamp"),
+    [
+        ("2024-01-01T00:00:00+14:59", True),
+        ("2024-01-01T00:00:00-14:59", True),
+        ("2024-01-01T00:00:00+14:00", True),
+        ("2024-01-01T00:00:00+15:00", False),
+        ("2024-01-01T00:00:00-15:59", False),
+        ("2024-01-01T00:00:00+16:00", False),
+    ],
+)
+def test_timestamp_offsets_stay_within_14_59(text: str, timestamp: bool) -> None:
+    """*Datetime types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Datetime_types.html), the storage
+    table: "TIMETZ 8 bytes 00:00:00+1459 to 00:00:00+1459 1 microsecond" is the only offset range Redshift
+    documents; PostgreSQL accepts up to ±15:59, but an offset Redshift may refuse would fail the COPY. So an
+    offset beyond ±14:59 is not a date-time: the column is VARCHAR, and a TIMESTAMPTZ column rejects it."""
+    assert is_timestamp(text) is timestamp
+    for dialect in DIALECTS:
+        got = encode("TIMESTAMPTZ", S(text), dialect)
+        assert reason_of(got) == (None if timestamp else "type_drift")
+    assert oracle_reason("TIMESTAMPTZ", S(text)) == (None if timestamp else "type_drift")
+    assert infer_type(S(text)) == ("TIMESTAMPTZ" if timestamp else "VARCHAR(32)")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("0000-01-01", None),  # no year 0 in the calendar (PostgreSQL refuses it too)
+        ("0001-01-01", "DATE"),
+        ("9999-12-31", "DATE"),
+        ("0000-01-01T00:00:00Z", None),
+        ("0001-01-01T00:00:00Z", "TIMESTAMPTZ"),
+        ("9999-12-31T23:59:59.999999Z", "TIMESTAMPTZ"),
+        ("2024-01-01T00:00:00.1234567Z", None),  # 7 fractional digits
+        ("10000-01-01", None),
+    ],
+)
+def test_guard_dates_and_timestamps_are_within_redshift_ranges(text: str, kind: str | None) -> None:
+    """*Guard.* *Datetime types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Datetime_types.html): "DATE
+    4 bytes 4713 BC to 294276 AD 1 day" and "TIMESTAMPTZ 8 bytes 4713 BC to 294276 AD 1 microsecond";
+    "TIMESTAMPTZ columns store values with up to a maximum of six digits of precision for fractional
+    seconds." Only four-digit years 0001-9999 and at most six fractional digits are dates or date-times."""
+    assert is_date(text) is (kind == "DATE")
+    assert is_timestamp(text) is (kind == "TIMESTAMPTZ")
+    expected = kind or f"VARCHAR({16 if len(text) <= 16 else 32})"
+    assert infer_type(S(text)) == expected
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
+@pytest.mark.parametrize(
+    ("typ", "lo", "hi"),
+    [("SMALLINT", -32768, 32767), ("INTEGER", -2147483648, 2147483647), ("BIGINT", -(2**63), 2**63 - 1)],
+)
+def test_guard_integer_ranges(dialect: CsvDialect, typ: str, lo: int, hi: int) -> None:
+    """*Guard.* *Numeric types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Numeric_types201.html):
+    "SMALLINT or INT2 2 bytes -32768 to +32767", "INTEGER, INT, or INT4 4 bytes -2147483648 to +2147483647",
+    "BIGINT or INT8 8 bytes -9223372036854775808 to 9223372036854775807"; "You cannot store values outside of
+    the allowed range for each type." """
+    for value in (lo, hi):
+        assert encode(typ, N(str(value)), dialect) == str(value)
+        assert oracle_reason(typ, N(str(value))) is None
+    for value in (lo - 1, hi + 1):
+        assert reason_of(encode(typ, N(str(value)), dialect)) == "type_drift"
+        assert oracle_reason(typ, N(str(value))) == "type_drift"
+    assert infer_type(N(str(-(2**63))), N(str(2**63 - 1))) == "BIGINT"
+
+
+def test_guard_varchar_and_varbyte_lengths() -> None:
+    """*Guard.* *Character types* (https://docs.aws.amazon.com/redshift/latest/dg/r_Character_types.html): "CHAR
+    and VARCHAR data types are defined in terms of bytes, not characters." and VARCHAR's range "65535 bytes
+    (64K -1)". *VARBYTE type* (https://docs.aws.amazon.com/redshift/latest/dg/r_VARBYTE_type.html): "The
+    maximum number of bytes (n) can range from 1 – 16,777,216." """
+    assert MAX_VARCHAR == 65535 and 1 <= MAX_VARBYTE <= 16_777_216
+    assert infer_type(S("a" * 100_000)) == "VARCHAR(65535)"
+    assert infer_type(B(b"\x01" * 2_000_000)) == f"VARBYTE({MAX_VARBYTE})"
+    assert infer_type(B(b"\x01")) == "VARBYTE(16)"
+    assert reason_of(encode("VARCHAR(65535)", S("é" * 32767 + "a"))) is None  # 65535 bytes
+    assert reason_of(encode("VARCHAR(65535)", S("é" * 32768))) == "too_long"  # 65536 bytes
+    assert reason_of(encode("VARCHAR(70000)", S("a" * 65536))) == "too_long"  # capped at 65535 whatever n says
 
 
 # ------------------------------------------------------------------------------------------------------
