@@ -259,6 +259,8 @@ def _print_sql(a: argparse.Namespace) -> int:
     configured = res.warehouse
     wanted = DIALECTS[a.dialect] if a.dialect else type(configured) if configured is not None else RedshiftWarehouse
     wh = configured if isinstance(configured, wanted) else wanted(iam_role=res.settings.iam_role)
+    if wh.needs_copy_manifests and wh.region is None:
+        wh.region = res.data_bucket_region  # COPY's REGION, as a run would set it
     if wh.needs_copy_manifests and not wh.iam_role:
         wh.iam_role = "arn:aws:iam::123456789012:role/set-ARM_ETL_IAM_ROLE"
     ds = res.schema_cache(a.table).require(a.schema_version)
