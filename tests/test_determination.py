@@ -23,7 +23,7 @@ FIN_COLUMNS = [
     ),
     ("amount", ["amount"], "DECIMAL(38,18)"),
     ("archived", ["archived"], "BOOLEAN"),
-    ("big_count", ["big_count"], "DECIMAL(19,0)"),
+    ("big_count", ["big_count"], "DECIMAL(20,0)"),
     ("big_exp", ["big_exp"], "VARCHAR(16)"),
     ("big_neg", ["big_neg"], "DECIMAL(20,0)"),
     ("blob", ["blob"], "VARBYTE(16)"),
