@@ -65,6 +65,8 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, psycopg2.Error):
         code = exc.pgcode or ""
+        if code == "XX000":  # Redshift reports its serialization conflict (error 1023) as an internal error
+            return "1023" in str(exc) or "serializable isolation violation" in str(exc).lower()
         if code:
             return code.startswith(_TRANSIENT_SQLSTATES)
         return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))  # no code: connection lost

@@ -91,6 +91,22 @@ def append_attributes_pinned(sql: str, tree: exp.Expression) -> list[str]:
     return out
 
 
+def sort_key_types(sql: str, tree: exp.Expression) -> list[str]:
+    """*VARBYTE type* (r_VARBYTE_type.html): "You can't use a VARBYTE column as a sort key" (nor a SUPER
+    one): a table whose first column is a binary DynamoDB key must sort by another column."""
+    if not (isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE"):
+        return []
+    schema = tree.this
+    types = {
+        col.name: col.args["kind"].sql("redshift").upper()
+        for col in (schema.expressions if isinstance(schema, exp.Schema) else [])
+        if isinstance(col, exp.ColumnDef) and col.args.get("kind") is not None
+    }
+    keys = re.findall(r"SORTKEY\s*\(([^)]*)\)", sql, re.IGNORECASE)
+    names = [n.strip().strip('"') for k in keys for n in k.split(",")]
+    return [f"sort key {n!r} is {types[n]}" for n in names if types.get(n, "").startswith(("VARBYTE", "SUPER"))]
+
+
 def identifiers(sql: str, tree: exp.Expression) -> list[str]:
     """*Names and identifiers* (r_names.html): delimited identifiers are at most 127 bytes of UTF-8."""
     return [
@@ -124,6 +140,7 @@ RULES: tuple[Rule, ...] = (
     decimal_bounds,
     type_lengths,
     append_attributes_pinned,
+    sort_key_types,
     identifiers,
     postgres_only,
     sys_view_query_id,

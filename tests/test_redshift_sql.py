@@ -141,7 +141,7 @@ ALL_TYPES = [
 
 def test_create_table_all_types() -> None:
     assert rs.create_table("s", "t", ALL_TYPES) == (
-        'CREATE TABLE "s"."t" ("pk" VARCHAR(16) ENCODE ZSTD, "n_small" SMALLINT ENCODE AZ64, '
+        'CREATE TABLE "s"."t" ("pk" VARCHAR(16) ENCODE RAW, "n_small" SMALLINT ENCODE AZ64, '
         '"n_int" INTEGER ENCODE AZ64, "n_big" BIGINT ENCODE AZ64, "info__rating" DECIMAL(3,1) ENCODE AZ64, '
         '"flag" BOOLEAN ENCODE RAW, "at" TIMESTAMPTZ ENCODE AZ64, "day" DATE ENCODE AZ64, '
         '"blob" VARBYTE(64) ENCODE RAW, "doc" SUPER ENCODE LZO) DISTSTYLE EVEN SORTKEY ("pk")'
@@ -150,13 +150,15 @@ def test_create_table_all_types() -> None:
 
 def test_create_table_diststyle_option() -> None:
     assert rs.create_table("s", "t", [("a", "BIGINT")], diststyle=None) == (
-        'CREATE TABLE "s"."t" ("a" BIGINT ENCODE AZ64) SORTKEY ("a")'
+        'CREATE TABLE "s"."t" ("a" BIGINT ENCODE RAW) SORTKEY ("a")'
     )
     assert rs.create_table("s", "t", [("a", "BIGINT"), ("b", "DATE")], diststyle="ALL", sortkey="b") == (
-        'CREATE TABLE "s"."t" ("a" BIGINT ENCODE AZ64, "b" DATE ENCODE AZ64) DISTSTYLE ALL SORTKEY ("b")'
+        'CREATE TABLE "s"."t" ("a" BIGINT ENCODE AZ64, "b" DATE ENCODE RAW) DISTSTYLE ALL SORTKEY ("b")'
     )
     with pytest.raises(ValueError, match="sort key 'c' is not one of its columns"):
         rs.create_table("s", "t", [("a", "BIGINT")], sortkey="c")
+    with pytest.raises(ValueError, match="sort key 'b' is VARBYTE\\(4\\), which cannot be a sort key"):
+        rs.create_table("s", "t", [("a", "BIGINT"), ("b", "VARBYTE(4)")], sortkey="b")
     with pytest.raises(ValueError):
         rs.create_table("s", "t", [("a", "BIGINT")], diststyle="KEY; DROP")
 
@@ -169,7 +171,7 @@ def test_create_table_quotes_everything() -> None:
     )
     assert sql == (
         'CREATE TABLE "x""; DROP TABLE y; --"."select" '
-        '("weird""name" BIGINT ENCODE AZ64, "größe" VARCHAR(4) ENCODE ZSTD, "a:b %c" DATE ENCODE AZ64) '
+        '("weird""name" BIGINT ENCODE RAW, "größe" VARCHAR(4) ENCODE ZSTD, "a:b %c" DATE ENCODE AZ64) '
         'DISTSTYLE EVEN SORTKEY ("weird""name")'
     )
     assert ";" not in _outside_identifiers(sql)
@@ -206,7 +208,7 @@ def test_create_table_type_bounds_accepted() -> None:
         [("a", "DECIMAL(38,37)"), ("b", "VARCHAR(65535)"), ("c", "VARBYTE(16777216)"), ("d", "DECIMAL(1,0)")],
     )
     assert sql == (
-        'CREATE TABLE "s"."t" ("a" DECIMAL(38,37) ENCODE AZ64, "b" VARCHAR(65535) ENCODE ZSTD, '
+        'CREATE TABLE "s"."t" ("a" DECIMAL(38,37) ENCODE RAW, "b" VARCHAR(65535) ENCODE ZSTD, '
         '"c" VARBYTE(16777216) ENCODE RAW, "d" DECIMAL(1,0) ENCODE AZ64) DISTSTYLE EVEN SORTKEY ("a")'
     )
 

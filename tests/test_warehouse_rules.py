@@ -105,6 +105,18 @@ def test_append_attributes_are_pinned_on_every_table() -> None:
     assert [s.sql.replace('"x_part_0"', "S") for s in staging] == [s.sql.replace('"x_loading"', "S") for s in loading]
 
 
+def test_a_binary_key_column_is_never_the_sort_key() -> None:
+    """*VARBYTE type*: "You can't use a VARBYTE column as a sort key" — a table keyed by a binary
+    attribute (first column VARBYTE) sorts by ``_segment``."""
+    old = (
+        'CREATE TABLE "s"."t" ("pk" VARBYTE(16) ENCODE RAW, "_segment" INTEGER ENCODE AZ64) '
+        'DISTSTYLE EVEN SORTKEY ("pk")'
+    )
+    assert rules.violations(old) == ["sort_key_types: sort key 'pk' is VARBYTE(16)"]
+    (new,) = redshift().create_table_statements("s", "t", [("pk", "VARBYTE(16)"), ("_segment", "INTEGER")])
+    assert new.sql.endswith('SORTKEY ("_segment")') and rules.violations(new.sql) == []
+
+
 def test_append_runs_outside_a_transaction_block() -> None:
     """*ALTER TABLE APPEND*: "You can't run ALTER TABLE APPEND within a transaction block (BEGIN ... END)"."""
     (append,) = redshift().append_statements("l", "p", "t", [("a", "BIGINT")])
@@ -199,7 +211,16 @@ def test_psycopg2_and_botocore_errors_are_classified() -> None:
     class Denied(psycopg2.Error):
         pgcode = "42501"
 
+    class Redshift1023(psycopg2.Error):
+        pgcode = "XX000"
+
+    class Internal(psycopg2.Error):
+        pgcode = "XX000"
+
     assert is_transient(Serialization()) is True and is_transient(Denied()) is False
+    # *Serializable isolation*: Redshift's conflict arrives as XX000 with error 1023; other XX000 are terminal
+    assert is_transient(Redshift1023("ERROR: 1023 DETAIL: Serializable isolation violation on table")) is True
+    assert is_transient(Internal("ERROR: Assert")) is False
 
 
 # ------------------------------------------------------------------------------ one place for SQL

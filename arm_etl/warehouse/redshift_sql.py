@@ -174,17 +174,23 @@ def create_table(
     Every attribute ALTER TABLE APPEND compares is pinned, never AUTO (*CREATE TABLE*: with no option
     "the default is AUTO" for the sort key, ENCODE AUTO for encodings, and Redshift may change either):
     ``DISTSTYLE EVEN``, an explicit ENCODE per column (:func:`column_encoding`) and a compound SORTKEY on
-    ``sortkey`` (default: the first column). Column names must stay distinct after ASCII lower-casing:
-    Redshift folds quoted names by default.
+    ``sortkey`` (default: ``_segment``, else ``segment``, else the first column that may be one), encoded
+    RAW as Redshift itself encodes sort-key columns (*Compression encodings*). Never a VARBYTE or SUPER
+    column: *VARBYTE type*: "You can't use a VARBYTE column as a sort key"; SUPER cannot be one either.
+    Column names must stay distinct after ASCII lower-casing: Redshift folds quoted names by default.
     """
     if not columns:
         raise ValueError(f"table {schema}.{table}: at least one column is required")
     _check_distinct([name for name, _ in columns], f"table {schema}.{table}")
     for name, type_text in columns:
         _check_type(name, type_text)
-    key = sortkey if sortkey is not None else columns[0][0]
-    if key not in [name for name, _ in columns]:
+    types = dict(columns)
+    key = sortkey if sortkey is not None else _default_sortkey(columns)
+    if key not in types:
         raise ValueError(f"table {schema}.{table}: sort key {key!r} is not one of its columns")
+    if not _can_sort(types[key]):
+        raise ValueError(f"table {schema}.{table}: sort key {key!r} is {types[key]}, which cannot be a sort key")
+    encodings = {name: "RAW" if name == key else column_encoding(type_text) for name, type_text in columns}
     kwargs: dict[str, Any] = {"redshift_sortkey": _ddl_name(key)}
     if diststyle is not None:
         if diststyle not in _DISTSTYLES:
@@ -194,7 +200,7 @@ def create_table(
         _ddl_name(table),
         sa.MetaData(),
         *[
-            sa.Column(_ddl_name(name), _RedshiftType(type_text), redshift_encode=column_encoding(type_text))
+            sa.Column(_ddl_name(name), _RedshiftType(type_text), redshift_encode=encodings[name])
             for name, type_text in columns
         ],
         schema=_ddl_name(schema),
@@ -204,13 +210,26 @@ def create_table(
     # The DDL compiler lays columns out as "(\n\t…, \n\t…\n)"; identifiers cannot hold control
     # characters (quote_ident refuses them), so these patterns only ever match layout.
     sql = sql.replace("(\n\t", "(").replace(", \n\t", ", ").replace("\n)", ")")
-    specs = ", ".join(
-        f"{quote_ident(name)} {type_text} ENCODE {column_encoding(type_text)}" for name, type_text in columns
-    )
+    specs = ", ".join(f"{quote_ident(name)} {type_text} ENCODE {encodings[name]}" for name, type_text in columns)
     suffix = f" DISTSTYLE {diststyle}" if diststyle is not None else ""
     return _checked(
         sql, f"CREATE TABLE {quote_ident(schema)}.{quote_ident(table)} ({specs}){suffix} SORTKEY ({quote_ident(key)})"
     )
+
+
+def _can_sort(type_text: str) -> bool:
+    return not type_text.startswith(("VARBYTE", "SUPER"))
+
+
+def _default_sortkey(columns: Sequence[tuple[str, str]]) -> str:
+    names = [name for name, _ in columns]
+    for preferred in ("_segment", "segment"):  # every data table and _etl_rejects; the bookkeeping tables
+        if preferred in names:
+            return preferred
+    for name, type_text in columns:
+        if _can_sort(type_text):
+            return name
+    raise ValueError(f"no column can be a sort key among {names!r}")
 
 
 def copy_from_manifest(
