@@ -30,10 +30,14 @@ class Settings:
 
 
 def target_schema(table: str, target: str | None = None) -> str:
-    """The production redshift-schema name for a source table (default ``dynamodb_<table>``)."""
+    """The production redshift-schema name for a source table (default ``dynamodb_<table>``).
+
+    A target given by the user is folded like every other name (DESIGN.md): Redshift folds identifiers
+    to lower case (*Names and identifiers*), so an unfolded ``Prod`` would never be found again by name.
+    """
     from arm_etl.names import fold
 
-    return target or fold(f"dynamodb_{table}")
+    return fold(target or f"dynamodb_{table}")
 
 
 def segment_schema(target: str, segment: int) -> str:

@@ -25,7 +25,7 @@ from arm_etl.dataschema import (
     make_version,
 )
 from arm_etl.lattice import ScalarStats
-from arm_etl.names import REDSHIFT_MAX_BYTES, assign_unique, fold, path_name
+from arm_etl.names import REDSHIFT_MAX_BYTES, SYSTEM_COLUMNS, assign_unique, fold, path_name
 from arm_etl.routing import Router, RoutingRule
 
 SET_TAGS = {"SS": "S", "NS": "N", "BS": "B"}
@@ -309,7 +309,9 @@ def _build_table(
     if t.parent is None:
         # The root's own scalar (rel ()) cannot occur: an item is always a map.
         names = assign_unique(
-            [(rel, *path_name(rel)) for rel, _ in data], limit, reserved=[n for n, _ in METADATA_COLUMNS]
+            [(rel, *path_name(rel)) for rel, _ in data],
+            limit,
+            reserved=[*SYSTEM_COLUMNS, *(n for n, _ in METADATA_COLUMNS)],
         )
         columns = [Column(names[rel], (*element_prefix, *rel), typ) for rel, typ in data]
         by_path = {c.path: c for c in columns}
@@ -328,7 +330,7 @@ def _build_table(
 
     keys = root_keys[t.route]
     idx_names = [f"_idx{i}" for i in range(depth - 1)] + ["_idx"]
-    reserved = [k.name for k in keys] + idx_names + [n for n, _ in METADATA_COLUMNS]
+    reserved = [k.name for k in keys] + idx_names + [n for n, _ in METADATA_COLUMNS] + sorted(SYSTEM_COLUMNS)
     names = assign_unique([(rel, *path_name(rel)) for rel, _ in data], limit, reserved=reserved)
     columns = [Column(names[rel], (*element_prefix, *rel), typ) for rel, typ in data]
     ordered = (

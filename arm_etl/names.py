@@ -17,6 +17,11 @@ POSTGRESQL_MAX_BYTES = 63
 _ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
+#: Column names PostgreSQL reserves for its system columns, refused in CREATE TABLE ("column name … conflicts
+#: with a system column name"); Redshift lists the same among *Unsupported PostgreSQL features*. Taken.
+SYSTEM_COLUMNS = frozenset({"oid", "tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+
+
 def fold(name: str) -> str:
     """Fold one name segment; one output character per input character, so folding never merges runs."""
     out = []

@@ -337,3 +337,13 @@ def test_partial_inference_merges_to_the_same_document(data: st.DataObject, item
         assert back.to_json() == p.to_json()
     restored = merge_all(Partial.from_json(orjson.loads(orjson.dumps(p.to_json()))) for p in partials)
     assert finalize(restored, "T", KEYS, routing=RULES, now=NOW).to_json() == expected
+
+
+def test_system_column_names_are_taken() -> None:
+    """PostgreSQL refuses a user column named like a system column ("column name "ctid" conflicts with a
+    system column name"), and Redshift lists them among *Unsupported PostgreSQL features*: they get a suffix."""
+    schema = _schema(
+        [{"pk": {"S": "A#1"}, "sk": {"S": "A#1"}, "oid": {"N": "1"}, "ctid": {"S": "x"}, "xmin": {"N": "2"}}]
+    )
+    names = {c.path: c.name for c in schema.table("a").columns}
+    assert (names[("oid",)], names[("ctid",)], names[("xmin",)]) == ("oid_2", "ctid_2", "xmin_2")

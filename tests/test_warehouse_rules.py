@@ -117,6 +117,17 @@ def test_a_binary_key_column_is_never_the_sort_key() -> None:
     assert new.sql.endswith('SORTKEY ("_segment")') and rules.violations(new.sql) == []
 
 
+def test_a_target_given_by_the_user_is_folded() -> None:
+    """*Names and identifiers*: Redshift folds names to lower case; the target is folded like every name."""
+    from arm_etl.config import target_schema
+
+    assert (target_schema("t", "Prod-Schema"), target_schema("My.Table"), target_schema("t", "ok_1")) == (
+        "prod_schema",
+        "dynamodb_my_table",
+        "ok_1",
+    )
+
+
 def test_append_runs_outside_a_transaction_block() -> None:
     """*ALTER TABLE APPEND*: "You can't run ALTER TABLE APPEND within a transaction block (BEGIN ... END)"."""
     (append,) = redshift().append_statements("l", "p", "t", [("a", "BIGINT")])
