@@ -34,16 +34,17 @@ class CsvDialect:
 
 POSTGRESQL = CsvDialect("postgresql", "", pg_binary, "JSONB")
 
+REDSHIFT_CSV_NULL = "\x00"
+"""What the CSV writer emits, unquoted, for SQL NULL on Redshift (one NUL character; COPY ``NULL AS '\\000'``)."""
+
+REDSHIFT_BINARY_ENCODING = "hex"
+"""How VARBYTE values are written in the CSV for Redshift (lowercase hex digits, no prefix)."""
+
+REDSHIFT = CsvDialect("redshift", REDSHIFT_CSV_NULL, hex_binary, "SUPER")
+
 
 def redshift_dialect() -> CsvDialect:
-    from arm_etl.warehouse import redshift_sql
-
-    binary = hex_binary if redshift_sql.REDSHIFT_BINARY_ENCODING == "hex" else _b64
-    return CsvDialect("redshift", redshift_sql.REDSHIFT_CSV_NULL, binary, "SUPER")
-
-
-def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
+    return REDSHIFT
 
 
 def dialect_for(name: str) -> CsvDialect:

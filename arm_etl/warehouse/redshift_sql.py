@@ -62,6 +62,8 @@ from sqlalchemy_redshift.commands import (
 )
 from sqlalchemy_redshift.dialect import RedshiftDialect_psycopg2
 
+from arm_etl.csvformat import REDSHIFT_BINARY_ENCODING, REDSHIFT_CSV_NULL
+
 __all__ = [
     "REDSHIFT_BINARY_ENCODING",
     "REDSHIFT_CSV_NULL",
@@ -79,12 +81,6 @@ __all__ = [
     "stl_load_errors_query",
     "swap_schemas",
 ]
-
-REDSHIFT_CSV_NULL: Final[str] = "\x00"
-"""What the CSV writer emits, unquoted, for SQL NULL (one NUL character; see module docstring)."""
-
-REDSHIFT_BINARY_ENCODING: Final[str] = "hex"
-"""How VARBYTE values are written in the CSV (lowercase hex digits, no prefix)."""
 
 # The COPY ``NULL AS`` literal for one NUL character: Redshift reads '\000' as NUL. Passed to
 # CopyCommand's ``dangerous_null_delimiter``, which inserts it unquoted by design.
