@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export DO_NOT_TRACK ?= 1
 
-.PHONY: venv test demo lint bench clean
+.PHONY: venv test test-redshift demo lint bench clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,11 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# Opt-in live suite on a real Redshift + S3 (README: "Running against a real Redshift"); skips with one line
+# unless ARM_ETL_TEST_* are set. -p loads the AWS credentials snapshot before tests/conftest.py replaces them.
+test-redshift: venv
+	$(BIN)/python -m pytest -p tests.live.aws_env -q -rfEs tests/live $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
