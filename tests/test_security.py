@@ -31,6 +31,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from arm_etl.cache import SchemaCache
+from arm_etl.config import target_schema
 from arm_etl.seed import create_table, seed_table
 from arm_etl.upload import PartStore
 from arm_etl.warehouse import TableCopy, Warehouse, WarehouseError, warehouse_for
@@ -313,6 +314,7 @@ def test_copy_uses_the_iam_role_and_never_keys(monkeypatch: pytest.MonkeyPatch) 
 
 INJECT_TABLE = "sec-inject"
 INJECT_TARGET = 'inj"; DROP TABLE public.arm_canary; --'
+INJECT_FOLDED = "inj___drop_table_public_arm_canary____"  # a target given by the user is folded like every name
 HOSTILE_NAMES = [
     'x"; DROP TABLE public.arm_canary; --',
     "'); DROP TABLE public.arm_canary; --",
@@ -357,13 +359,14 @@ def test_hostile_names_are_quoted_and_harmless(stack: Any, prefect_api: str, pg:
     schema = SchemaCache(s3, env["ARM_ETL_CACHE_BUCKET"], INJECT_TABLE).require()
     store = PartStore(s3, env["ARM_ETL_DATA_BUCKET"], INJECT_TABLE, 0)
     items = raw_segment(stack.endpoint, INJECT_TABLE, 0, 1)
-    problems = check_segment(pg, schema, store, INJECT_TARGET, 0, items, "inject")
+    assert target_schema(INJECT_TABLE, INJECT_TARGET) == INJECT_FOLDED
+    problems = check_segment(pg, schema, store, INJECT_FOLDED, 0, items, "inject")
     assert not problems, "\n".join(problems)
     assert {t.name for t in schema.tables if t.parent is None} == {"ev_il___drop_table_public_arm_canary____", "ok"}
 
     centralized = centralize(INJECT_TABLE, 1, target_schema=INJECT_TARGET, approve=True)
     assert centralized["changed"] is True
-    assert schema_exists(pg, INJECT_TARGET)
+    assert schema_exists(pg, INJECT_FOLDED) and not schema_exists(pg, INJECT_TARGET)
     with pg.cursor() as cur:
         cur.execute("SELECT v FROM public.arm_canary")
         assert cur.fetchall() == [("alive",)]
@@ -371,6 +374,6 @@ def test_hostile_names_are_quoted_and_harmless(stack: Any, prefect_api: str, pg:
         assert cur.fetchone() == (1,)
         cur.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = %s AND column_name LIKE %s",
-            (INJECT_TARGET, "%drop_table_public_arm_canary%"),
+            (INJECT_FOLDED, "%drop_table_public_arm_canary%"),
         )
         assert cur.fetchone()[0] >= 2
