@@ -129,6 +129,48 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--schema-version", help="a cached data-schema version (default latest)")
     _common(sql)
 
+    plan = sub.add_parser(
+        "plan",
+        help="recommend total (segments), workers and a read limit from DescribeTable; read-only, no flow run",
+        description="Read TABLE's DescribeTable (size, item count, billing mode, provisioned read capacity) and "
+        "print the parallel-scan segment count (total), workers and read limit to use, with the estimated "
+        "duration and read-capacity cost of one full scan and the commands to run next. Segments start at "
+        "AWS's one per 2 GiB, each holding at least one 1 MB Scan page; the duration uses arm-etl's measured "
+        "items/s per worker. One DescribeTable call: nothing is scanned, no Prefect flow runs. Of the 'where' "
+        "options only --aws-credentials-block is used.",
+    )
+    plan.add_argument("--table", required=True, help="DynamoDB table to plan for")
+    plan.add_argument(
+        "--max-workers",
+        type=_plan_positive_int,
+        default=8,
+        metavar="N",
+        help="segment runs you can run at once (workers; default 8): workers = min(total, N)",
+    )
+    plan.add_argument(
+        "--read-share",
+        type=_plan_share,
+        default=0.5,
+        metavar="F",
+        help="share of a provisioned table's read capacity the scan may use, in (0, 1] (default 0.5); "
+        "ignored on demand",
+    )
+    plan.add_argument(
+        "--gib-per-segment",
+        type=_plan_positive_float,
+        default=2.0,
+        metavar="G",
+        help="data per segment in GiB (default 2, AWS's starting point); lower it for more, smaller segments",
+    )
+    plan.add_argument(
+        "--price-per-million-reads",
+        type=_plan_price,
+        metavar="USD",
+        help="your region's on-demand price per million read request units, to show the cost in dollars "
+        "(default: in read units only; no price is built in)",
+    )
+    _common(plan)
+
     demo = sub.add_parser("demo", help="the whole job on the embedded stack, end to end, with a printed summary")
     demo.add_argument("--items", type=int, default=2000)
     demo.add_argument("--total", type=int, default=3)
@@ -138,6 +180,41 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve every deployment from this process (schedules paused unless asked)")
     serve.add_argument("--schedules", action="store_true", help="register the schedules active (default: paused)")
     return parser
+
+
+def _plan_number(text: str, kind: type[int] | type[float]) -> float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
+
+
+def _plan_positive_int(text: str) -> int:
+    value = int(_plan_number(text, int))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _plan_positive_float(text: str) -> float:
+    value = _plan_number(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _plan_share(text: str) -> float:
+    value = _plan_number(text, float)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {text}")
+    return value
+
+
+def _plan_price(text: str) -> float:
+    value = _plan_number(text, float)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
+    return value
 
 
 def _blocks(a: argparse.Namespace) -> dict[str, Any]:
@@ -237,6 +314,20 @@ def _dispatch(a: argparse.Namespace) -> int:
         return 0
     if a.command == "sql":
         return _print_sql(a)
+    if a.command == "plan":
+        from arm_etl.plan import describe_table, plan_scan, render
+        from flows.resources import Resources
+
+        client = Resources(aws_credentials_block=a.aws_credentials_block).dynamodb
+        plan = plan_scan(
+            describe_table(client, a.table),
+            max_workers=a.max_workers,
+            read_share=a.read_share,
+            bytes_per_segment=max(1, round(a.gib_per_segment * 1024**3)),
+            price_per_million_reads=a.price_per_million_reads,
+        )
+        print(render(plan), end="")
+        return 0
     if a.command == "demo":
         from flows.demo import run_demo
 
