@@ -47,10 +47,13 @@ class Chunk:
 
 
 class Encoded:
-    __slots__ = ("chunk", "lines", "reject_tables", "rejects")
+    """A chunk's CSV lines by table; ``items`` is counted here so the chunk's pages can be released."""
+
+    __slots__ = ("chunk", "items", "lines", "reject_tables", "rejects")
 
     def __init__(self, chunk: Chunk, lines: dict[str, list[str]], rejects: Counter[str], reject_tables: Counter[str]):
         self.chunk, self.lines, self.rejects, self.reject_tables = chunk, lines, rejects, reject_tables
+        self.items = len(chunk.items)
 
 
 class Uploaded:
@@ -204,7 +207,7 @@ class SegmentRun:
         t0 = time.perf_counter()
         parts, data = self.store.upload_chunk(enc.chunk.no, enc.lines, self.o.part_size)
         record = ChunkRecord(
-            enc.chunk.no, len(enc.chunk.items), enc.chunk.scanned, parts, dict(enc.rejects), dict(enc.reject_tables)
+            enc.chunk.no, enc.items, enc.chunk.scanned, parts, dict(enc.rejects), dict(enc.reject_tables)
         )
         self.stats.add_time("upload", time.perf_counter() - t0)
         return Uploaded(record, data if keep_data else None)

@@ -1,23 +1,23 @@
 """arm-etl's segment run driven without Prefect: concurrently (as the flow does) or phase by phase.
 
-``run_concurrent`` mirrors ``flows.segment._pipeline`` with a plain thread pool: chunk k+1 is extracted
-while chunk k is transformed, uploaded and loaded, at most ``max_in_flight`` chunks between extract and
-commit. ``run_sequential`` runs the same phase bodies strictly one after another per chunk and times each
-phase on its own: every phase then runs alone (nothing else in the process runs meanwhile), so its total
-is the "phase alone" time, and the sum is the "phases in sequence" time.
+``run_concurrent`` runs the flow's own pipeline (``arm_etl.pipeline.Pipeline``) on plain threads: chunk
+k+1 is extracted while chunk k is transformed, uploaded and loaded, at most ``max_in_flight`` chunks
+between extract and the end of their load. ``run_sequential`` runs the same phase bodies strictly one
+after another per chunk and times each phase on its own: every phase then runs alone (nothing else in
+the process runs meanwhile), so its total is the "phase alone" time, and the sum is the "phases in
+sequence" time.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from arm_etl.config import target_schema
 from arm_etl.memory import limit_malloc_arenas
-from arm_etl.segment import Chunk, RunOptions, SegmentRun, Uploaded
+from arm_etl.pipeline import Pipeline
+from arm_etl.segment import Chunk, RunOptions, SegmentRun
 from arm_etl.upload import PartStore
 
 PHASES = ("extract", "transform", "upload", "load")
@@ -38,31 +38,12 @@ def make_run(res: Any, table: str, pages_per_chunk: int, part_size_mb: float = 6
     return SegmentRun(options, res.dynamodb, store, res.schema_cache(table), res.require_warehouse())
 
 
-def run_concurrent(run: SegmentRun, max_in_flight: int = 3, workers: int = 12) -> dict[str, int]:
+def run_concurrent(run: SegmentRun, max_in_flight: int = 3) -> dict[str, int]:
+    """The flow's own pipeline (``arm_etl.pipeline``) on plain threads instead of Prefect tasks."""
     limit_malloc_arenas()  # as the flow does
     run.prepare()
     run.begin_load()
-    with ThreadPoolExecutor(workers, thread_name_prefix="phase") as pool:
-        loads: list[Future[int]] = []
-        extracting = pool.submit(run.extract, run.next_chunk_no, run.start_key)
-        in_flight: deque[tuple[Chunk, Future[Uploaded]]] = deque()
-        done = False
-        while not done or in_flight:
-            if not done:
-                chunk = extracting.result()
-                done = chunk.last
-                if not done:
-                    extracting = pool.submit(run.extract, chunk.no + 1, chunk.end_key)
-                encoded = pool.submit(run.transform, chunk)
-                uploaded = pool.submit(lambda f=encoded: run.upload(f.result(), True))  # type: ignore[misc]
-                in_flight.append((chunk, uploaded))
-                loads.append(pool.submit(lambda f=uploaded: run.load(f.result())))  # type: ignore[misc]
-            while in_flight and (done or len(in_flight) >= max_in_flight):
-                head, fut = in_flight.popleft()
-                run.commit(fut.result(), head.end_key)
-                head.items = []
-        for f in loads:
-            f.result()
+    Pipeline(run, max_in_flight=max_in_flight, loading=True).run_threads()
     return run.finish()
 
 

@@ -1,25 +1,27 @@
-"""Segment ETL flow: extract → transform → upload → load, concurrently over the chunks of one segment.
+"""Segment ETL flow: extract → transform → upload → load, four concurrent tasks over one segment.
 
 Chunk k+1 is scanned while chunk k is transformed, uploaded and loaded; at most ``max_in_flight``
-chunks are between extract and commit, so memory is bounded by chunks in flight, not segment size.
+chunks are between extract and the end of their load, so memory is bounded by chunks in flight, not
+segment size. The Prefect work per run (task runs, slot leases, artifact updates) does not grow with
+the number of chunks.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from arm_etl.config import target_schema as default_target
 from arm_etl.limits import LOAD_LIMIT, READ_LIMIT
 from arm_etl.memory import limit_malloc_arenas
-from arm_etl.segment import Chunk, Encoded, RunOptions, SegmentError, SegmentRun, Uploaded
+from arm_etl.pipeline import Pipeline, Progress
+from arm_etl.segment import RunOptions, SegmentError, SegmentRun
 from arm_etl.upload import PartStore
 from deployments.limits import occupy
 from flows.resources import Resources
@@ -29,39 +31,16 @@ from flows.schema import artifact_key
 Phases = Literal["all", "extract", "load"]
 
 
-@task(
-    name="extract", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=retry_transient, cache_policy=NO_CACHE
-)
-def extract_chunk(run: SegmentRun, chunk_no: int, start_key: dict[str, Any] | None) -> Chunk:
-    """Scan the next pages of the segment; a retry re-reads from the same ExclusiveStartKey.
+@task(name="phase", task_run_name="{phase}", cache_policy=NO_CACHE)
+def run_phase(pipeline: Pipeline, phase: str) -> None:
+    """One phase of the segment for the whole run (it retries its own failed chunk, transient errors only).
 
-    Holds a slot of the DynamoDB read limit, which bounds read pressure across all segments.
+    The extract holds a slot of the DynamoDB read limit and the load one of the warehouse load limit for
+    the run: read pressure and concurrent COPYs stay bounded across all segments, with two slot leases
+    per segment run instead of two per chunk.
     """
-    with occupy(READ_LIMIT):
-        return run.extract(chunk_no, start_key)
-
-
-@task(name="transform", cache_policy=NO_CACHE)
-def transform_chunk(run: SegmentRun, chunk: Chunk) -> Encoded:
-    return run.transform(chunk)
-
-
-@task(
-    name="upload", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=retry_transient, cache_policy=NO_CACHE
-)
-def upload_chunk(run: SegmentRun, encoded: Encoded, keep_data: bool) -> Uploaded:
-    """Write the chunk's gzip CSV parts; keys are deterministic, so a retry overwrites, never adds."""
-    return run.upload(encoded, keep_data)
-
-
-@task(name="load", retries=2, retry_delay_seconds=[5, 20], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
-def load_chunk(run: SegmentRun, uploaded: Uploaded) -> int:
-    """Stream the chunk's parts into the staging schema (each part one COPY transaction).
-
-    Holds a slot of the warehouse load limit: too many concurrent COPYs exhausted Redshift's memory before.
-    """
-    with occupy(LOAD_LIMIT):
-        return run.load(uploaded)
+    with occupy(_LIMITS[phase]) if phase in _LIMITS else nullcontext():
+        pipeline.stage(phase)()
 
 
 @task(
@@ -71,6 +50,9 @@ def finish_load(run: SegmentRun) -> dict[str, int]:
     """Verify staging counts against the manifest, then swap staging in (Redshift: the COPYs run here)."""
     with occupy(LOAD_LIMIT):
         return run.finish()
+
+
+_LIMITS = {"extract": READ_LIMIT, "load": LOAD_LIMIT}
 
 
 def default_snapshot() -> str:
@@ -159,16 +141,9 @@ def segment_etl(
         manifest.data_schema_version,
     )
 
-    loads: list[PrefectFuture[int]] = []
     if loading:
         run.begin_load()
-        loads += [load_chunk.submit(run, Uploaded(rec, None)) for rec in list(manifest.chunks)]
-
-    if mode != "load":
-        _pipeline(run, max_in_flight, loading)
-
-    for f in loads:
-        f.result()
+    _pipeline(run, max_in_flight, loading)
     counts: dict[str, int] = {}
     if loading:
         counts = finish_load.submit(run).result()
@@ -183,38 +158,25 @@ def segment_etl(
 
 
 def _pipeline(run: SegmentRun, max_in_flight: int, loading: bool) -> None:
-    """Extract one chunk ahead while earlier chunks transform, upload and load; commit uploads in order.
+    """The four phases as four concurrent tasks over the whole segment (``arm_etl.pipeline``).
 
-    A chunk leaves the window only once committed and loaded, so its items and gzip bytes are released:
-    memory is bounded by ``max_in_flight`` chunks, whatever the segment's size.
+    Progress is the share of the approximate item count whose rows are loaded (in S3 when not loading),
+    updated at most every 5 s: the Prefect API sees a handful of requests per run, not some per chunk.
     """
-    progress_id: Any = create_progress_artifact(
-        progress=0.0, description="share of the segment's approximate item count scanned"
-    )
     approx = _approx_items(run)
-    chunk_no = run.next_chunk_no
-    extracting = extract_chunk.submit(run, chunk_no, run.start_key)
-    in_flight: deque[tuple[Chunk, PrefectFuture[Uploaded], PrefectFuture[int] | None]] = deque()
-    scanned = run.manifest.items if run.manifest else 0
-    done = False
-    while not done or in_flight:
-        if not done:
-            chunk = extracting.result()
-            scanned += len(chunk.items)
-            done = chunk.last
-            if not done:
-                extracting = extract_chunk.submit(run, chunk.no + 1, chunk.end_key)
-            encoded = transform_chunk.submit(run, chunk)
-            uploaded = upload_chunk.submit(run, encoded, loading)  # type: ignore[call-overload]
-            in_flight.append((chunk, uploaded, load_chunk.submit(run, uploaded) if loading else None))
-            if progress_id is not None:
-                update_progress_artifact(progress_id, min(99.0, 100.0 * scanned / approx) if approx else 50.0)
-        while in_flight and (done or len(in_flight) >= max_in_flight):
-            head, fut, load = in_flight.popleft()
-            run.commit(fut.result(), head.end_key)
-            head.items = []
-            if load is not None:
-                load.result()
+    progress_id: Any = create_progress_artifact(
+        progress=0.0, description="share of the segment's approximate item count loaded"
+    )
+
+    def report(p: Progress) -> None:
+        if progress_id is not None:
+            update_progress_artifact(progress_id, min(99.0, 100.0 * p.done / approx) if approx else 50.0)
+
+    pipeline = Pipeline(run, max_in_flight=max_in_flight, loading=loading, on_progress=report)
+    futures = [run_phase.submit(pipeline, phase) for phase in pipeline.phases]
+    for f in futures:
+        f.wait()
+    pipeline.raise_first()
     if progress_id is not None:
         update_progress_artifact(progress_id, 100.0)
 
