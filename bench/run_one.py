@@ -268,6 +268,42 @@ def _summary_rows(counts: dict[str, int]) -> int:
     return sum(counts.values())
 
 
+class ApiRequests:
+    """Counts the HTTP requests this process sends to the Prefect API (both of Prefect's httpx clients).
+
+    Every state change, task run, slot lease, artifact and log batch is one; events go over a websocket
+    and are not requests. Prefect Cloud rate-limits these per account, so the count per segment run is
+    what matters at scale.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> ApiRequests:
+        from prefect.client.base import PrefectHttpxAsyncClient, PrefectHttpxSyncClient
+
+        self._saved = (PrefectHttpxAsyncClient.send, PrefectHttpxSyncClient.send)
+        real_async, real_sync = self._saved
+        counter = self
+
+        async def send_async(client: Any, request: Any, *a: Any, **kw: Any) -> Any:
+            counter.count += 1
+            return await real_async(client, request, *a, **kw)
+
+        def send_sync(client: Any, request: Any, *a: Any, **kw: Any) -> Any:
+            counter.count += 1
+            return real_sync(client, request, *a, **kw)
+
+        PrefectHttpxAsyncClient.send = send_async  # type: ignore[method-assign,assignment]
+        PrefectHttpxSyncClient.send = send_sync  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from prefect.client.base import PrefectHttpxAsyncClient, PrefectHttpxSyncClient
+
+        PrefectHttpxAsyncClient.send, PrefectHttpxSyncClient.send = self._saved  # type: ignore[method-assign]
+
+
 def row_arm_etl(args: argparse.Namespace) -> dict[str, Any]:
     """The product: the Prefect segment-ETL flow, one segment of one (``total=1``)."""
     import logging
@@ -275,7 +311,7 @@ def row_arm_etl(args: argparse.Namespace) -> dict[str, Any]:
     from flows.segment import segment_etl
 
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    with RssSampler() as rss, Section() as s:
+    with RssSampler() as rss, Section() as s, ApiRequests() as api:
         summary = segment_etl(
             args.table,
             0,
@@ -299,6 +335,7 @@ def row_arm_etl(args: argparse.Namespace) -> dict[str, Any]:
             "chunks": totals["chunks"],
             "phase_seconds": summary["phase_seconds"],
             "rss_halves_mb": rss.halves,
+            "api_requests": api.count,
         }
     }
 
