@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 from arm_etl.csvformat import POSTGRESQL, pg_binary, quote
 from arm_etl.dataschema import Column, DataSchema, Table
+from arm_etl.encoders import Reject, encoder_for
 from arm_etl.lattice import ScalarStats
-from arm_etl.transform import Reject, Transformer, encoder_for
+from arm_etl.transform import Transformer
 from arm_etl.upload import encode_parts
 
 pgserver = pytest.importorskip("pgserver")

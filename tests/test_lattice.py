@@ -10,6 +10,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from arm_etl.csvformat import POSTGRESQL
+from arm_etl.encoders import Reject, encoder_for
 from arm_etl.lattice import (
     MAX_VARCHAR,
     NumberShape,
@@ -20,7 +21,6 @@ from arm_etl.lattice import (
     number_shape,
     round_up,
 )
-from arm_etl.transform import Reject, encoder_for
 from tests.items import AV, BOOL, NULL, B, N, S
 
 

@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 from arm_etl.csvformat import POSTGRESQL, CsvDialect, dialect_for
 from arm_etl.dataschema import REJECTS_COLUMNS, REJECTS_TABLE, Column, DataSchema, Table
+from arm_etl.encoders import Reject, encoder_for
 from arm_etl.lattice import MAX_VARBYTE, MAX_VARCHAR, ScalarStats, is_date, is_timestamp
-from arm_etl.transform import Reject, Transformer, encoder_for
+from arm_etl.transform import Transformer
 from tests import oracle
 from tests.items import AV, B, L, M, N, S
 

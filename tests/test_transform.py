@@ -13,9 +13,11 @@ import pytest
 
 from arm_etl.csvformat import POSTGRESQL
 from arm_etl.dataschema import REJECTS_TABLE, Column, DataSchema, Table
+from arm_etl.dynamodb_json import sort_set, wire_json
+from arm_etl.encoders import encoder_for
 from arm_etl.inference import finalize, infer
 from arm_etl.routing import Router, RoutingRule
-from arm_etl.transform import CHUNK_BYTES, Transformer, encoder_for, sort_set, split_utf8, wire_json
+from arm_etl.transform import CHUNK_BYTES, Transformer, split_utf8
 from tests.items import AV, L, M, N, S
 
 Item = dict[str, AV]
