@@ -19,7 +19,8 @@ from arm_etl.cache import SchemaCache
 from arm_etl.config import backup_schema, loading_schema, segment_schema
 from arm_etl.dataschema import DataSchema
 from arm_etl.errors import ArmEtlError
-from arm_etl.upload import Manifest, PartStore
+from arm_etl.manifest import Manifest
+from arm_etl.upload import PartStore
 from arm_etl.warehouse import Warehouse
 from arm_etl.warehouse.bookkeeping import MERGED_COLUMNS, MERGED_TABLE, MergedRow
 

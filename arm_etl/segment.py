@@ -21,8 +21,9 @@ from arm_etl.config import segment_schema, staging_schema
 from arm_etl.dataschema import DataSchema
 from arm_etl.errors import ArmEtlError
 from arm_etl.extract import SegmentScanner, Throttle
+from arm_etl.manifest import ChunkRecord, Manifest, Part, key_from_json, key_to_json
 from arm_etl.transform import Transformer
-from arm_etl.upload import ChunkRecord, Manifest, Part, PartStore, key_from_json, key_to_json
+from arm_etl.upload import PartStore
 from arm_etl.warehouse import PartLoad, TableCopy, Warehouse, WarehouseError
 from arm_etl.warehouse.bookkeeping import MARKER_COLUMNS, SEGMENT_MARKER, SegmentMarker
 

@@ -17,7 +17,8 @@ from psycopg2 import sql
 
 from arm_etl.config import segment_schema, staging_schema
 from arm_etl.dataschema import REJECTS_TABLE, DataSchema
-from arm_etl.upload import Manifest, PartStore
+from arm_etl.manifest import Manifest
+from arm_etl.upload import PartStore
 from arm_etl.warehouse.bookkeeping import SEGMENT_MARKER
 from tests import oracle
 from tests.test_segment_exact import compare_rejects, compare_rows, fetch, scan_segment

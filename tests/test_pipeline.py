@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from arm_etl.errors import ArmEtlError
+from arm_etl.manifest import ChunkRecord, Manifest
 from arm_etl.pipeline import Pipeline, Progress
 from arm_etl.segment import Chunk, Encoded, Uploaded
-from arm_etl.upload import ChunkRecord, Manifest
 
 NO_DELAYS = {"extract": (0.0, 0.0), "transform": (), "upload": (0.0,), "load": (0.0,)}
 
