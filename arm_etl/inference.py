@@ -24,11 +24,11 @@ from arm_etl.dataschema import (
     content_hash,
     make_version,
 )
+from arm_etl.dynamodb_json import SET_TAGS
 from arm_etl.lattice import ScalarStats
 from arm_etl.names import REDSHIFT_MAX_BYTES, SYSTEM_COLUMNS, assign_unique, fold, path_name
 from arm_etl.routing import Router, RoutingRule
 
-SET_TAGS = {"SS": "S", "NS": "N", "BS": "B"}
 NESTED_MODES = ("relational", "super")
 
 
