@@ -332,7 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         "items": args.items,
         "rows": {
-            name: {k: med[name][k] for k in ("items_per_s", "cpu_s", "peak_rss_mb", "wall_s", "items", "runs")}
+            name: {
+                k: med[name][k]
+                for k in ("items_per_s", "cpu_s", "peak_rss_mb", "wall_s", "items", "runs", "api_requests")
+                if k in med[name]
+            }
             for name in report.ORDER
             if name in med
         },

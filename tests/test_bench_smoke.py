@@ -31,7 +31,17 @@ ROWS = (
     "phases-sequence",
     "arm-etl-10x",
 )
-RATIOS = ("vs_dlt", "vs_naive", "cpu_vs_floor", "wall_vs_slowest_phase", "rss_10x")
+RATIOS = (
+    "vs_dlt",
+    "vs_naive",
+    "cpu_vs_floor",
+    "wall_vs_slowest_phase",
+    "overlap",
+    "rss_10x",
+    "peak_rss_mb",
+    "api_requests",
+    "api_requests_10x",
+)
 
 
 def test_bench_smoke(tmp_path: Path) -> None:
@@ -75,6 +85,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
         for key in ("items_per_s", "cpu_s", "peak_rss_mb"):
             assert isinstance(row[key], (int, float)) and row[key] > 0, (name, key, row)
     assert doc["rows"]["arm-etl-10x"]["items"] == 10 * doc["rows"]["arm-etl"]["items"] == 20_000
+    for name in ("arm-etl", "arm-etl-10x"):  # the segment flow's requests to the Prefect API, counted
+        assert isinstance(doc["rows"][name]["api_requests"], (int, float)) and doc["rows"][name]["api_requests"] > 0
     for key in RATIOS:
         value = doc["ratios"][key]
         assert isinstance(value, (int, float)) and value > 0, (key, doc["ratios"])
