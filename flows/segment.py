@@ -53,6 +53,7 @@ def finish_load(run: SegmentRun) -> dict[str, int]:
 
 
 _LIMITS = {"extract": READ_LIMIT, "load": LOAD_LIMIT}
+PROGRESS_STEP = 20.0  # percentage points between two updates of the progress artifact
 
 
 def default_snapshot() -> str:
@@ -161,16 +162,20 @@ def _pipeline(run: SegmentRun, max_in_flight: int, loading: bool) -> None:
     """The four phases as four concurrent tasks over the whole segment (``arm_etl.pipeline``).
 
     Progress is the share of the approximate item count whose rows are loaded (in S3 when not loading),
-    updated at most every 5 s: the Prefect API sees a handful of requests per run, not some per chunk.
+    updated at most every 5 s and only in steps of 20 %: at most 5 updates per run, however many
+    chunks it has and however long it takes (every update is a request to the Prefect API).
     """
     approx = _approx_items(run)
     progress_id: Any = create_progress_artifact(
         progress=0.0, description="share of the segment's approximate item count loaded"
     )
+    shown = [0.0]
 
     def report(p: Progress) -> None:
-        if progress_id is not None:
-            update_progress_artifact(progress_id, min(99.0, 100.0 * p.done / approx) if approx else 50.0)
+        share = min(99.0, 100.0 * p.done / approx) if approx else 50.0
+        if progress_id is not None and share - shown[0] >= PROGRESS_STEP:
+            shown[0] = share
+            update_progress_artifact(progress_id, share)
 
     pipeline = Pipeline(run, max_in_flight=max_in_flight, loading=loading, on_progress=report)
     futures = [run_phase.submit(pipeline, phase) for phase in pipeline.phases]
