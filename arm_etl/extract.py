@@ -51,10 +51,11 @@ def install_raw_scan(client: Any) -> Any:
     return client
 
 
-def describe_keys(client: Any, table: str) -> tuple[list[str], int]:
-    """Key attribute names (hash first) and DynamoDB's approximate item count; clear error if missing."""
+def describe_table(client: Any, table: str) -> dict[str, Any]:
+    """DescribeTable's ``Table`` description; a missing or unreachable table is an :class:`ExtractError`
+    naming the table, endpoint and region."""
     try:
-        desc = client.describe_table(TableName=table)["Table"]
+        desc: dict[str, Any] = client.describe_table(TableName=table)["Table"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             raise ExtractError(
@@ -63,6 +64,12 @@ def describe_keys(client: Any, table: str) -> tuple[list[str], int]:
         raise ExtractError(f"DynamoDB table {table!r}: {exc}", transient=is_transient(exc)) from exc
     except EndpointConnectionError as exc:
         raise ExtractError(f"DynamoDB endpoint unreachable for table {table!r}: {exc}", transient=True) from None
+    return desc
+
+
+def describe_keys(client: Any, table: str) -> tuple[list[str], int]:
+    """Key attribute names (hash first) and DynamoDB's approximate item count; clear error if missing."""
+    desc = describe_table(client, table)
     keys = sorted(desc["KeySchema"], key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
     return [k["AttributeName"] for k in keys], int(desc.get("ItemCount") or 0)
 

@@ -64,11 +64,6 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any, Final
 
-from botocore.exceptions import ClientError, EndpointConnectionError
-
-from arm_etl.errors import is_transient
-from arm_etl.extract import ExtractError
-
 PAGE_BYTES: Final = 1024**2
 """A Scan page: "a maximum of 1 MB of data" per request."""
 READ_UNIT_BYTES: Final = 4 * 1024
@@ -132,23 +127,6 @@ class ScanPlan:
     def pages(self) -> int:
         """1 MB Scan pages the table holds (at least one: even an empty table is one Scan request)."""
         return max(1, math.ceil(self.size_bytes / PAGE_BYTES))
-
-
-def describe_table(client: Any, table: str) -> dict[str, Any]:
-    """DescribeTable's ``Table`` description; a missing or unreachable table is an :class:`ExtractError`
-    naming the table, endpoint and region (the same messages as :func:`arm_etl.extract.describe_keys`,
-    which keeps only the key schema, so it cannot serve the plan)."""
-    try:
-        desc: dict[str, Any] = client.describe_table(TableName=table)["Table"]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise ExtractError(
-                f"DynamoDB table {table!r} not found at {client.meta.endpoint_url} (region {client.meta.region_name})"
-            ) from None
-        raise ExtractError(f"DynamoDB table {table!r}: {exc}", transient=is_transient(exc)) from exc
-    except EndpointConnectionError as exc:
-        raise ExtractError(f"DynamoDB endpoint unreachable for table {table!r}: {exc}", transient=True) from None
-    return desc
 
 
 def plan_scan(
@@ -390,7 +368,6 @@ __all__ = [
     "SECONDS_PER_ITEM",
     "TOTAL_SEGMENTS_MAX",
     "ScanPlan",
-    "describe_table",
     "plan_scan",
     "render",
 ]

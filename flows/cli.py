@@ -315,7 +315,8 @@ def _dispatch(a: argparse.Namespace) -> int:
     if a.command == "sql":
         return _print_sql(a)
     if a.command == "plan":
-        from arm_etl.plan import describe_table, plan_scan, render
+        from arm_etl.extract import describe_table
+        from arm_etl.plan import plan_scan, render
         from flows.resources import Resources
 
         client = Resources(aws_credentials_block=a.aws_credentials_block).dynamodb

@@ -13,13 +13,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from arm_etl.extract import ExtractError
+from arm_etl.extract import ExtractError, describe_table
 from arm_etl.plan import (
     MEASURED_ITEMS_PER_S,
     PAGE_BYTES,
     TOTAL_SEGMENTS_MAX,
     ScanPlan,
-    describe_table,
     plan_scan,
     render,
 )
