@@ -85,7 +85,7 @@ SPECS: Final[tuple[DeploymentSpec, ...]] = (
             "Weekly: scan the DynamoDB table in parallel segments, infer one data-schema per routed table and "
             "cache it as versioned JSON in the cache bucket (segment-etl reads the latest one)."
         ),
-        parameters={"table": DEFAULT_TABLE, "total": DEFAULT_TOTAL, "nested": "relational", **BLOCK_PARAMETERS},
+        parameters={"table": DEFAULT_TABLE, "total": DEFAULT_TOTAL, **BLOCK_PARAMETERS},  # routing, nesting kept
         schedules=[_cron(DETERMINATION_CRON, "weekly")],
     ),
     DeploymentSpec(

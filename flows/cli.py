@@ -58,18 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="data-schema determination: scan, infer, cache versioned JSON in S3")
     schema.add_argument("--table", required=True)
     schema.add_argument("--total", type=int, default=4, help="parallel scan segments (default 4)")
-    schema.add_argument(
+    routes = schema.add_mutually_exclusive_group()
+    routes.add_argument(
         "--route",
         action="append",
         default=[],
         metavar="RULE",
-        help="routing rule, repeatable: ATTR:SEP routes by the prefix before SEP (sk:#), ATTR by value",
+        help="routing rule, repeatable: ATTR:SEP routes by the prefix before SEP (sk:#), ATTR by value "
+        "(default: the cached data-schema's rules)",
+    )
+    routes.add_argument(
+        "--no-routing", action="store_true", help="clear the routing rules (every item to one data-schema)"
     )
     schema.add_argument(
         "--nested",
         choices=["relational", "super"],
-        default="relational",
-        help="maps and lists as flattened columns and child tables, or one SUPER/JSONB column",
+        help="maps and lists as flattened columns and child tables, or one SUPER/JSONB column "
+        "(default: the cached data-schema's, else relational)",
     )
     schema.add_argument("--page-limit", type=int, help="Scan Limit per page (default: DynamoDB's 1 MB pages)")
     _common(schema)
@@ -262,7 +267,7 @@ def _dispatch(a: argparse.Namespace) -> int:
         out = determine_schema(
             a.table,
             total=a.total,
-            routing=a.route or None,
+            routing=[] if a.no_routing else a.route or None,
             nested=a.nested,
             page_limit=a.page_limit,
             aws_credentials_block=a.aws_credentials_block,

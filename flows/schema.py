@@ -10,12 +10,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from arm_etl.dataschema import DataSchema, diff
-from arm_etl.determination import infer_segment
+from arm_etl.determination import infer_segment, settings
 from arm_etl.extract import describe_keys
 from arm_etl.inference import Partial, finalize, merge_all
 from arm_etl.limits import READ_LIMIT
 from arm_etl.names import REDSHIFT_MAX_BYTES
-from arm_etl.routing import Router, RoutingRule
+from arm_etl.routing import Router
 from deployments.limits import occupy
 from flows.resources import Resources
 from flows.retries import retry_transient
@@ -34,13 +34,6 @@ def infer_segment_task(
     """Partial inference of one segment; retried as a whole (it only reads). Holds a DynamoDB read slot."""
     with occupy(READ_LIMIT):
         return infer_segment(res.dynamodb, table, segment, total, router, page_limit)
-
-
-def parse_rules(routing: list[str | dict[str, Any]] | None) -> list[RoutingRule]:
-    rules = []
-    for r in routing or ():
-        rules.append(RoutingRule.parse(r) if isinstance(r, str) else RoutingRule.from_json(r))
-    return rules
 
 
 def schema_markdown(schema: DataSchema, changes: list[str], url: str) -> str:
@@ -84,7 +77,7 @@ def determine_schema(
     table: str,
     total: int = 4,
     routing: list[str | dict[str, Any]] | None = None,
-    nested: str = "relational",
+    nested: str | None = None,
     page_limit: int | None = None,
     name_limit: int | None = None,
     aws_credentials_block: str | None = None,
@@ -96,8 +89,10 @@ def determine_schema(
     Args:
         table: DynamoDB source table name.
         total: Number of parallel-scan segments, scanned concurrently.
-        routing: Rules like "sk:#" (prefix of sk before #) or "kind" (value of kind); empty: one data-schema.
-        nested: "relational" (flattened maps, child tables) or "super" (one SUPER/JSONB column per map/list).
+        routing: Rules like "sk:#" (prefix of sk before #) or "kind" (value of kind); not given: the cached
+            data-schema's rules (none for a first determination); an empty list clears them.
+        nested: "relational" (flattened maps, child tables) or "super" (one SUPER/JSONB column per map/list);
+            not given: the cached data-schema's, else "relational".
         page_limit: Scan Limit per page; empty: DynamoDB's 1 MB pages.
         name_limit: Identifier bytes; empty: 63 for a PostgreSQL warehouse, else Redshift's 127.
         aws_credentials_block: Name of a prefect-aws AwsCredentials block; empty: boto3's environment.
@@ -107,7 +102,9 @@ def determine_schema(
     log = get_run_logger()
     res = Resources(aws_credentials_block, redshift_block, cache_bucket=cache_bucket)
     keys, approx = describe_keys(res.dynamodb, table)
-    rules = parse_rules(routing)
+    cache = res.schema_cache(table)
+    previous = cache.read()
+    rules, nested = settings(previous, routing, nested)
     router = Router(table, rules)
     log.info("scanning %s (~%d items) in %d segments", table, approx, total)
     futures = [infer_segment_task.submit(res, table, i, total, router, page_limit) for i in range(total)]
@@ -116,8 +113,6 @@ def determine_schema(
         wh = res.warehouse
         name_limit = wh.name_limit if wh is not None else REDSHIFT_MAX_BYTES
     schema = finalize(partial, table, keys, rules, nested, name_limit)
-    cache = res.schema_cache(table)
-    previous = cache.read()
     changes = diff(previous, schema)
     key = cache.write(schema)
     url = f"s3://{res.cache_bucket}/{key}"

@@ -121,3 +121,45 @@ def test_determination_caches_exact_versioned_schema(
     assert again["version"].split("-")[1] == out["version"].split("-")[1]
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"dynamo-etl/{table_name}/")["Contents"]
     assert len(listed) == 3  # two versions and latest.json
+
+
+def test_determination_keeps_the_cached_routing_and_nesting_unless_given(
+    stack: Any, prefect_api: str, ddb: Any, s3: Any, table_name: str
+) -> None:
+    """A weekly schedule passes no routing and no nesting: the table's cached rules and nesting are kept;
+    an explicit empty list (``arm-etl schema --no-routing``) clears the rules."""
+    from flows.cli import main
+    from flows.schema import determine_schema
+
+    seed_table(ddb, table_name, 60, seed=3)
+    bucket = stack.env()["ARM_ETL_CACHE_BUCKET"]
+
+    def latest() -> dict[str, Any]:
+        doc: dict[str, Any] = orjson.loads(
+            s3.get_object(Bucket=bucket, Key=f"dynamo-etl/{table_name}/latest.json")["Body"].read()
+        )
+        return doc
+
+    determine_schema(table_name, total=1, routing=["sk:#"], nested="super")
+    first = latest()
+    determine_schema(table_name, total=1)  # as the weekly deployment runs it
+    kept = latest()
+    assert (kept["routing"], kept["nested"]) == ([{"attribute": "sk", "separator": "#"}], "super")
+    assert [t["name"] for t in kept["tables"]] == [t["name"] for t in first["tables"]]
+    assert main(["schema", "--table", table_name, "--total", "1", "--no-routing", "--nested", "relational"]) == 0
+    cleared = latest()
+    assert (cleared["routing"], cleared["nested"]) == ([], "relational")
+    assert [t["name"] for t in cleared["tables"] if t["parent"] is None] == [table_name.replace("-", "_")]
+
+
+def test_determination_settings_come_from_the_run_else_the_cache() -> None:
+    from arm_etl.determination import settings
+    from arm_etl.inference import finalize as fin
+
+    rules = [RoutingRule.parse("sk:#")]
+    items = [wire(i) for i in generate_items(20, 1)]
+    cached = fin(infer(items, Router("T", rules)), "T", ["pk", "sk"], rules, nested="super")
+    assert settings(None, None, None) == ([], "relational")
+    assert settings(cached, None, None) == (rules, "super")
+    assert settings(cached, [], "relational") == ([], "relational")
+    assert settings(cached, ["kind"], None) == ([RoutingRule.parse("kind")], "super")
