@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 DEFAULT_DATA_BUCKET = "observes.etl-data"
 DEFAULT_CACHE_BUCKET = "observes.cache"
@@ -27,6 +28,17 @@ class Settings:
             iam_role=env.get("ARM_ETL_IAM_ROLE") or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         )
+
+
+def snapshot_for(scheduled_start: datetime | None, now: datetime) -> str:
+    """A segment run's snapshot (resume vs rescan): the UTC date of its scheduled start, else of ``now``.
+
+    A deployment run's scheduled start never changes, so a Prefect retry, a retry from the UI or a re-run of
+    the same scheduled run after 00:00 UTC still resumes (it would otherwise rescan and delete the parts it
+    had uploaded). A plain call has no schedule: runs of the same UTC day share a snapshot.
+    """
+    when = scheduled_start if scheduled_start is not None else now
+    return when.astimezone(UTC).strftime("%Y%m%d")
 
 
 def target_schema(table: str, target: str | None = None) -> str:

@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--total", type=int, required=True)
     seg.add_argument("--target-schema", help="production redshift-schema (default dynamodb_<table>)")
     seg.add_argument("--schema-version", help="pin a cached data-schema version (default latest)")
-    seg.add_argument("--snapshot", help="run identity for resume (default today's UTC date)")
+    seg.add_argument(
+        "--snapshot", help="run identity for resume (default: today's UTC date; a deployment run's scheduled start)"
+    )
     seg.add_argument("--fresh", action="store_true", help="rescan even if this snapshot was started or completed")
     seg.add_argument(
         "--phases",

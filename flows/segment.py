@@ -17,6 +17,7 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from arm_etl.config import snapshot_for
 from arm_etl.config import target_schema as default_target
 from arm_etl.limits import LOAD_LIMIT, READ_LIMIT
 from arm_etl.memory import limit_malloc_arenas
@@ -57,8 +58,11 @@ PROGRESS_STEP = 20.0  # percentage points between two updates of the progress ar
 
 
 def default_snapshot() -> str:
-    """Runs of the same UTC day share a snapshot: a re-run that day resumes instead of rescanning."""
-    return datetime.now(UTC).strftime("%Y%m%d")
+    """The UTC date of this flow run's scheduled start for a deployment run, else today's (``snapshot_for``)."""
+    from prefect.runtime import deployment, flow_run
+
+    scheduled = flow_run.scheduled_start_time if deployment.id else None
+    return snapshot_for(scheduled, datetime.now(UTC))
 
 
 @flow(name="segment-etl", task_runner=ThreadPoolTaskRunner(max_workers=12))  # type: ignore[arg-type]
@@ -82,7 +86,8 @@ def segment_etl(
 ) -> dict[str, Any]:
     """Copy segment ``segment`` of ``total`` of DynamoDB ``table`` into redshift-schema ``<target>_part_<segment>``.
 
-    Resumes from the S3 manifest when the same ``snapshot`` (default: today, UTC) was started before;
+    Resumes from the S3 manifest when the same ``snapshot`` (default: the scheduled start's UTC date) was
+    started before;
     ``fresh=True`` rescans. ``phases="load"`` only reloads a completed upload; ``"extract"`` stops after S3.
 
     Args:
@@ -91,7 +96,8 @@ def segment_etl(
         total: Number of parallel-scan segments.
         target_schema: Production redshift-schema; the segment loads into <target>_part_<segment>.
         schema_version: Pin a cached data-schema version; empty: latest.
-        snapshot: Run identity for resuming; empty: today's UTC date.
+        snapshot: Run identity for resuming; empty: the UTC date of the deployment run's scheduled start
+            (a retry, a UI retry or a re-run after midnight resumes), or today's UTC date for a plain call.
         fresh: Rescan even if this snapshot was started or completed.
         phases: "all"; "load" reloads a completed upload without scanning; "extract" stops after S3.
         page_limit: Scan Limit per page; empty: DynamoDB's 1 MB pages.
