@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
-from arm_etl.warehouse.base import PartLoad, TableCopy, Warehouse, WarehouseError, quote_ident, redact
+from arm_etl.warehouse.base import PartLoad, TableCopy, Warehouse, WarehouseError, quote_ident
 from arm_etl.warehouse.postgres import PostgresWarehouse
 from arm_etl.warehouse.redshift import RedshiftWarehouse
 
@@ -23,7 +23,6 @@ __all__ = [
     "Warehouse",
     "WarehouseError",
     "quote_ident",
-    "redact",
     "warehouse_for",
 ]
 

@@ -72,10 +72,6 @@ class TableCopy:
     manifest_url: str
 
 
-def redact(url: str | URL) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def _name(schema: str, table: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(table)}"
 
@@ -112,10 +108,6 @@ class Warehouse(ABC):
     @abstractmethod
     def csv(self) -> CsvDialect:
         """How the CSV parts for this warehouse write NULL, '' and binary."""
-
-    def column_type(self, redshift_type: str) -> str:
-        """This warehouse's type for a data-schema (Redshift) type."""
-        return redshift_type
 
     @abstractmethod
     def create_table_statements(self, schema: str, table: str, columns: Columns) -> list[Statement]:

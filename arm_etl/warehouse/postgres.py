@@ -40,9 +40,6 @@ class PostgresWarehouse(Warehouse):
     def csv(self) -> CsvDialect:
         return POSTGRESQL
 
-    def column_type(self, redshift_type: str) -> str:
-        return pg_type(redshift_type)
-
     def create_table_statements(self, schema: str, table: str, columns: Columns) -> list[Statement]:
         name = f"{quote_ident(schema)}.{quote_ident(table)}"
         pg_columns = [(c, pg_type(t)) for c, t in columns]

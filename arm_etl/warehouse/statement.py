@@ -30,6 +30,3 @@ class Statement:
     def display(self) -> str:
         """The text a DBA reviews: run values as ``:name``, ending in ``;``."""
         return _PLACEHOLDER.sub(r":\1", self.sql) + ";"
-
-    def startswith(self, prefix: str) -> bool:
-        return self.sql.startswith(prefix)
