@@ -18,6 +18,7 @@ _TRANSIENT_AWS_CODES: Final = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
+        "TooManyRequestsException",
         "ThrottlingException",
         "Throttling",
         "ThrottledException",
@@ -25,8 +26,11 @@ _TRANSIENT_AWS_CODES: Final = frozenset(
         "RequestTimeout",
         "RequestTimeoutException",
         "InternalServerError",
+        "InternalServerException",
         "InternalError",
+        "InternalFailure",
         "ServiceUnavailable",
+        "ServiceUnavailableException",
         "TransactionConflictException",
     }
 )

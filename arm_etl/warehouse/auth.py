@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import botocore.exceptions
 from botocore.config import Config
 
-from arm_etl.errors import ArmEtlError
+from arm_etl.errors import ArmEtlError, is_transient
 
 __all__ = [
     "REFRESH_BEFORE_EXPIRY",
@@ -41,24 +41,6 @@ log = logging.getLogger("arm_etl.warehouse.auth")
 REFRESH_BEFORE_EXPIRY = timedelta(minutes=5)
 MIN_DURATION_SECONDS, MAX_DURATION_SECONDS = 900, 3600  # both APIs: "between 900 seconds and 3600 seconds"
 
-# AWS error codes worth retrying unchanged ("slow down", "try again"); any HTTP 5xx is transient too.
-_TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalError",
-        "InternalFailure",
-        "InternalServerError",
-        "InternalServerException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-    }
-)
 _ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 _BAD_SIGNER_CODES = frozenset(
     {"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException"}
@@ -195,7 +177,6 @@ class _CachedIamCredentials(ABC):
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "Unknown")
         message = str(error.get("Message") or "").strip()
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         head = f"{self.action} for {self._target()} in {self.region} failed with {code}"
         if message:
             head += f": {message}"
@@ -207,7 +188,7 @@ class _CachedIamCredentials(ABC):
                 f"{head}\nthe AWS credentials signing the call are invalid or expired: check the block's "
                 "aws_credentials, or the worker's role"
             )
-        if code in _TRANSIENT_CODES or status >= 500:
+        if is_transient(exc):
             return WarehouseAuthError(f"{head} (transient: retry later)", transient=True)
         hint = self._not_found_hint(code)
         return WarehouseAuthError(f"{head}\n{hint}" if hint else head)
