@@ -341,24 +341,21 @@ class Warehouse(ABC):
     def append(self, target_schema: str, source_schema: str, table: str, columns: Columns, record: MergedRow) -> None:
         """Move one segment table's rows into the loading table and record it, exactly once.
 
-        Statements flagged ``autocommit`` (Redshift's APPEND) commit by themselves; the rest, and the
-        progress row, run in one transaction, which also checks the moved row count.
+        Statements flagged ``autocommit`` (Redshift's APPEND) run first and commit by themselves; the rest,
+        and the progress row, run in one transaction, which also checks the row count of a ``moves_rows`` one.
         """
         statements = self.append_statements(target_schema, source_schema, table, columns)
         with self.connection() as conn:
-            for st in statements:
-                if st.autocommit:
-                    conn.autocommit = True
-                    with conn.cursor() as cur:
-                        self.execute(cur, st)
-                    conn.autocommit = False
+            conn.autocommit = True
+            for st in (s for s in statements if s.autocommit):
+                with conn.cursor() as cur:
+                    self.execute(cur, st)
+            conn.autocommit = False
             try:
                 with conn.cursor() as cur:
-                    for st in statements:
-                        if st.autocommit:
-                            continue
+                    for st in (s for s in statements if not s.autocommit):
                         self.execute(cur, st)
-                        if st.sql.startswith("INSERT") and cur.rowcount != record.rows:
+                        if st.moves_rows and cur.rowcount != record.rows:
                             raise WarehouseError(
                                 f"{source_schema}.{table}: moved {cur.rowcount} rows, manifest says {record.rows}"
                             )

@@ -59,7 +59,8 @@ class PostgresWarehouse(Warehouse):
         src = f"{quote_ident(source_schema)}.{quote_ident(table)}"
         return [
             Statement(
-                f"INSERT INTO {quote_ident(target_schema)}.{quote_ident(table)} ({cols}) SELECT {cols} FROM {src}"
+                f"INSERT INTO {quote_ident(target_schema)}.{quote_ident(table)} ({cols}) SELECT {cols} FROM {src}",
+                moves_rows=True,
             ),
             Statement(f"DELETE FROM {src}"),
         ]

@@ -21,6 +21,7 @@ class Statement:
     sql: str
     params: tuple[str, ...] = ()
     autocommit: bool = False  # Redshift refuses it inside a transaction block (ALTER TABLE APPEND)
+    moves_rows: bool = False  # it moves a segment table's rows: its row count must be the manifest's
 
     def __post_init__(self) -> None:
         found = tuple(dict.fromkeys(_PLACEHOLDER.findall(self.sql)))
