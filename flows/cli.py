@@ -360,7 +360,8 @@ def _print_sql(a: argparse.Namespace) -> int:
     wh = configured if isinstance(configured, wanted) else wanted(iam_role=res.settings.iam_role)
     if wh.needs_copy_manifests and wh.region is None:
         wh.region = res.data_bucket_region  # COPY's REGION, as a run would set it
-    if wh.needs_copy_manifests and not wh.iam_role:
+    placeholder_role = wh.needs_copy_manifests and not wh.iam_role
+    if placeholder_role:
         wh.iam_role = "arn:aws:iam::123456789012:role/set-ARM_ETL_IAM_ROLE"
     ds = res.schema_cache(a.table).require(a.schema_version)
     target = target_schema(a.table, a.target_schema)
@@ -368,7 +369,7 @@ def _print_sql(a: argparse.Namespace) -> int:
         f"-- arm-etl sql: {wh.dialect} statements for data-schema {ds.version} of {a.table!r} into {target}",
         "-- nothing was executed; run values are :placeholders; identifiers are always double-quoted",
     ]
-    if wh.iam_role and wh.iam_role.endswith("set-ARM_ETL_IAM_ROLE"):
+    if placeholder_role:
         header.append("-- ARM_ETL_IAM_ROLE is not set: the COPY shows a placeholder role ARN")
     body = [
         *segment_script(wh, ds, target, a.segment, res.data_bucket),
