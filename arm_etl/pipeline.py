@@ -41,10 +41,10 @@ _POLL_S: Final = 0.2
 
 
 class Progress:
-    """Items scanned and items whose rows are in the warehouse (or in S3 when not loading)."""
+    """Items whose rows are in the warehouse (or in S3 when not loading)."""
 
-    def __init__(self, scanned: int = 0, done: int = 0) -> None:
-        self.scanned, self.done = scanned, done
+    def __init__(self, done: int = 0) -> None:
+        self.done = done
 
 
 class Pipeline:
@@ -80,7 +80,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._lock = threading.Lock()
-        self.progress = Progress(scanned=manifest.items, done=0 if loading else manifest.items)
+        self.progress = Progress(done=0 if loading else manifest.items)
         self._on_progress = on_progress
         self._interval = progress_interval_s
         self._last_report = float("-inf")  # the first finished chunk is reported
@@ -131,7 +131,6 @@ class Pipeline:
         no, key = self.run.next_chunk_no, self.run.start_key
         while self._acquire():
             chunk: Chunk = self._retrying("extract", no, self.run.extract, no, key)
-            self.progress.scanned += len(chunk.items)
             if not self._put(self._to_transform, chunk) or chunk.last:
                 break
             no, key = no + 1, chunk.end_key
