@@ -74,15 +74,8 @@ class Centralizer:
 
     # ------------------------------------------------------------------ read-only
 
-    def _marker(self, schema: str) -> dict[str, Any] | None:
-        return self.wh.read_marker(schema)
-
-    def merged_rows(self, schema: str) -> list[dict[str, Any]]:
-        """Progress rows of ``schema._etl_merged`` (empty if the schema or table is absent)."""
-        return self.wh.read_merged(schema)
-
     def inspect(self) -> list[SegmentCheck]:
-        loading_merged = self.merged_rows(self.loading)
+        loading_merged = self.wh.read_merged(self.loading)
         loading_counts = self.wh.counts(self.loading) if loading_merged else {}
         recorded: dict[str, int] = {}
         for r in loading_merged:
@@ -91,7 +84,7 @@ class Centralizer:
         for i, store in enumerate(self.stores):
             manifest = store.read_manifest()
             part = segment_schema(self.target, i)
-            marker = self._marker(part)
+            marker = self.wh.read_marker(part)
             counts = self.wh.counts(part) if marker is not None else {}
             check = SegmentCheck(i, manifest, marker, counts)
             if manifest is not None:
@@ -118,7 +111,7 @@ class Centralizer:
             return False
         if any(c.marker is not None for c in checks) or self.wh.schema_exists(self.loading):
             return False
-        prod = self.merged_rows(self.target)
+        prod = self.wh.read_merged(self.target)
         have = {(r["segment"], r["snapshot"], r["data_schema_version"]) for r in prod}
         return all(
             (c.segment, c.manifest.snapshot, c.manifest.data_schema_version) in have
@@ -206,7 +199,7 @@ class Centralizer:
         # Progress is re-read here, not trusted from inspect(): a retried merge must skip what it already moved.
         done = check.merged_tables | {
             r["table_name"]
-            for r in self.merged_rows(self.loading)
+            for r in self.wh.read_merged(self.loading)
             if r["segment"] == check.segment and r["snapshot"] == m.snapshot
         }
         moved: dict[str, int] = {}

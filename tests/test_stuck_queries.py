@@ -18,7 +18,6 @@ import boto3
 import psycopg2
 import pytest
 
-from arm_etl.centralize import Centralizer
 from arm_etl.config import segment_schema
 from arm_etl.seed import seed_table
 from arm_etl.warehouse import PartLoad, PostgresWarehouse, Warehouse, WarehouseError
@@ -73,10 +72,6 @@ def gz(text: str) -> bytes:
 STUCK_PART = "s3://bucket/stuck/000000000.csv.gz"
 
 
-def centralizer(wh: Warehouse) -> Centralizer:
-    return Centralizer("stuck-src", 1, "stuck_c", wh, [], None)  # type: ignore[arg-type]  # only SQL is used
-
-
 OPERATIONS: dict[str, tuple[str, Callable[[Warehouse, str], Any]]] = {
     # name → (locked table, the statement arm-etl runs against it)
     "counts": ("t", lambda wh, s: wh.counts(s, ["t"])),
@@ -87,8 +82,8 @@ OPERATIONS: dict[str, tuple[str, Callable[[Warehouse, str], Any]]] = {
         "t",
         lambda wh, s: list(wh.load_parts(s, [PartLoad("k", "t", ["a"], 2, STUCK_PART, gz("1\n2\n"), True)])),
     ),
-    "centralize_read_marker": (SEGMENT_MARKER, lambda wh, s: centralizer(wh)._marker(s)),
-    "centralize_read_progress": (MERGED_TABLE, lambda wh, s: centralizer(wh).merged_rows(s)),
+    "centralize_read_marker": (SEGMENT_MARKER, lambda wh, s: wh.read_marker(s)),
+    "centralize_read_progress": (MERGED_TABLE, lambda wh, s: wh.read_merged(s)),
 }
 
 
