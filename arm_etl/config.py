@@ -16,7 +16,6 @@ class Settings:
     cache_bucket: str
     warehouse_url: str | None
     iam_role: str | None
-    region: str | None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -26,7 +25,6 @@ class Settings:
             cache_bucket=env.get("ARM_ETL_CACHE_BUCKET") or DEFAULT_CACHE_BUCKET,
             warehouse_url=env.get("ARM_ETL_WAREHOUSE_URL") or None,
             iam_role=env.get("ARM_ETL_IAM_ROLE") or None,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         )
 
 
