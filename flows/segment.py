@@ -103,7 +103,7 @@ def segment_etl(
         page_limit: Scan Limit per page; empty: DynamoDB's 1 MB pages.
         pages_per_chunk: Scan pages per chunk (the unit of concurrency and of resume).
         part_size_mb: Uncompressed size at which a table's CSV part is rotated.
-        max_in_flight: Chunks between extract and commit at once (bounds memory).
+        max_in_flight: Chunks between the start of their extract and the end of their load (bounds memory).
         aws_credentials_block: Name of a prefect-aws AwsCredentials block; empty: boto3's environment.
         redshift_block: Name of a RedshiftCredentials block; empty: ARM_ETL_WAREHOUSE_URL.
         data_bucket: S3 bucket of CSV parts and manifests; empty: ARM_ETL_DATA_BUCKET (observes.etl-data).
