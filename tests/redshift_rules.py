@@ -135,7 +135,17 @@ def sys_view_query_id(sql: str, tree: exp.Expression) -> list[str]:
     return []
 
 
+def no_cascade(sql: str, tree: exp.Expression) -> list[str]:
+    """*DROP SCHEMA* / *DROP TABLE* / *DROP VIEW*: "CASCADE: Clause that indicates to automatically drop
+    objects that depend on the table, such as views" — a reader's view, which arm-etl does not own. RESTRICT
+    ("not to drop the table if any objects depend on it. This action is the default") is the only form used."""
+    if isinstance(tree, exp.Drop) and "CASCADE" in sql.upper().split():
+        return [f"DROP … CASCADE can drop objects arm-etl does not own: {sql[:80]}"]
+    return []
+
+
 RULES: tuple[Rule, ...] = (
+    no_cascade,
     leader_node_functions,
     decimal_bounds,
     type_lengths,

@@ -222,3 +222,57 @@ def test_full_refresh_twice(stack: Any, prefect_api: str, pg: Any) -> None:
     assert second["centralization"]["changed"] is True
     assert snapshot_rows(pg, [target]) == rows1
     assert snapshot_rows(pg, [backup_schema(target)]) == rows1
+
+
+def test_a_readers_view_on_a_schema_about_to_be_dropped_is_never_dropped(extracted: str, pg: Any) -> None:
+    """A view outside arm-etl's schemas reading production is kept: after the swap it reads the backup,
+    and the next centralization, about to drop that backup, refuses naming it and drops nothing."""
+    from arm_etl.warehouse.base import WarehouseError
+    from flows.centralize import centralize
+
+    target = "c_dependents"
+    load_segments(extracted, target)
+    centralize(extracted, TOTAL, target_schema=target, approve=True)
+    cur = pg.cursor()
+    cur.execute('CREATE SCHEMA IF NOT EXISTS "bi_reader"')
+    cur.execute(f'CREATE VIEW "bi_reader"."v" AS SELECT count(*) AS n FROM "{target}"."_etl_merged"')
+    pg.commit()
+
+    load_segments(extracted, target)
+    centralize(extracted, TOTAL, target_schema=target, approve=True)  # the view now reads the backup
+    load_segments(extracted, target)
+    before = snapshot_rows(pg, [target, backup_schema(target)])
+    with pytest.raises(WarehouseError) as err:
+        centralize(extracted, TOTAL, target_schema=target, approve=True)
+    message = str(err.value)
+    assert f"refusing to drop redshift-schema {backup_schema(target)}" in message
+    assert f'"bi_reader"."v" (reads {backup_schema(target)}._etl_merged)' in message
+    assert "nothing was dropped" in message
+    cur.execute(f'SELECT (SELECT n FROM bi_reader.v) = (SELECT count(*) FROM "{backup_schema(target)}"."_etl_merged")')
+    assert cur.fetchone() == (True,)  # the view still exists, reading the backup's progress rows
+    assert snapshot_rows(pg, [target, backup_schema(target)]) == before  # production and backup untouched
+    assert loading_schema(target) in schemas_like(pg, target)  # the merged loading schema is kept for a re-run
+    cur.execute('DROP VIEW "bi_reader"."v"')
+    pg.commit()
+    done = centralize(extracted, TOTAL, target_schema=target, approve=True)
+    assert done["changed"] is True
+    assert schemas_like(pg, target) == {target, backup_schema(target)}
+
+
+def test_a_readers_view_on_a_segment_schema_stops_the_segment_load(extracted: str, pg: Any) -> None:
+    from arm_etl.warehouse.base import WarehouseError
+    from flows.segment import segment_etl
+
+    target = "c_dep_segment"
+    load_segments(extracted, target)
+    part = segment_schema(target, 0)
+    cur = pg.cursor()
+    cur.execute('CREATE SCHEMA IF NOT EXISTS "bi_reader"')
+    cur.execute(f'CREATE VIEW "bi_reader"."seg" AS SELECT * FROM "{part}"."_etl_segment"')
+    pg.commit()
+    with pytest.raises(WarehouseError, match=r'"bi_reader"."seg" \(reads ' + part + r"\._etl_segment\)"):
+        segment_etl(extracted, 0, TOTAL, target_schema=target, phases="load")
+    cur.execute('SELECT count(*) FROM "bi_reader"."seg"')
+    assert cur.fetchone() == (1,)
+    cur.execute('DROP VIEW "bi_reader"."seg"')
+    pg.commit()

@@ -82,7 +82,7 @@ def test_create_schema() -> None:
 
 
 def test_drop_schema() -> None:
-    assert rs.drop_schema("dynamodb_orders_backup") == 'DROP SCHEMA IF EXISTS "dynamodb_orders_backup" CASCADE'
+    assert rs.drop_schema("dynamodb_orders_backup") == 'DROP SCHEMA IF EXISTS "dynamodb_orders_backup"'
 
 
 def test_rename_schema() -> None:
@@ -95,7 +95,7 @@ def test_rename_schema() -> None:
     ("sql", "expected"),
     [
         (rs.create_schema('x"; DROP TABLE y; --'), 'CREATE SCHEMA IF NOT EXISTS "x""; DROP TABLE y; --"'),
-        (rs.drop_schema('x"; DROP TABLE y; --'), 'DROP SCHEMA IF EXISTS "x""; DROP TABLE y; --" CASCADE'),
+        (rs.drop_schema('x"; DROP TABLE y; --'), 'DROP SCHEMA IF EXISTS "x""; DROP TABLE y; --"'),
         (rs.rename_schema('a"b', "Ünï"), 'ALTER SCHEMA "a""b" RENAME TO "Ünï"'),
     ],
 )
@@ -106,9 +106,21 @@ def test_schema_statements_quote(sql: str, expected: str) -> None:
 
 def test_swap_schemas() -> None:
     assert rs.swap_schemas("dynamodb_orders", "dynamodb_orders_loading", "dynamodb_orders_backup") == [
-        'DROP SCHEMA IF EXISTS "dynamodb_orders_backup" CASCADE',
         'ALTER SCHEMA "dynamodb_orders" RENAME TO "dynamodb_orders_backup"',
         'ALTER SCHEMA "dynamodb_orders_loading" RENAME TO "dynamodb_orders"',
+    ]
+
+
+def test_swap_drops_the_backup_table_by_table_never_cascade() -> None:
+    from arm_etl.warehouse.redshift import RedshiftWarehouse
+
+    sts = RedshiftWarehouse().swap_statements("p", "p_loading", "p_backup", True, [("b", False), ("a", False)])
+    assert [s.sql for s in sts] == [
+        'DROP TABLE IF EXISTS "p_backup"."a"',
+        'DROP TABLE IF EXISTS "p_backup"."b"',
+        'DROP SCHEMA IF EXISTS "p_backup"',
+        'ALTER SCHEMA "p" RENAME TO "p_backup"',
+        'ALTER SCHEMA "p_loading" RENAME TO "p"',
     ]
 
 

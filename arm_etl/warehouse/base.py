@@ -224,15 +224,62 @@ class Warehouse(ABC):
             out.extend(self.create_table_statements(schema, name, columns))
         return out
 
-    def drop_schema_statement(self, schema: str) -> Statement:
-        return Statement(redshift_sql.drop_schema(schema))
+    def drop_schema_statements(self, schema: str, relations: Sequence[tuple[str, bool]]) -> list[Statement]:
+        """Drop ``schema``'s own ``(name, is_view)`` relations, then the schema: never CASCADE, so the
+        warehouse itself refuses if anything outside depends on them (checked first: :meth:`drop_schema`)."""
+        views = sorted(n for n, v in relations if v)
+        tables = sorted(n for n, v in relations if not v)
+        return [
+            *(Statement(redshift_sql.drop_relation(schema, n, view=True)) for n in views),
+            *(Statement(redshift_sql.drop_relation(schema, n)) for n in tables),
+            Statement(redshift_sql.drop_schema(schema)),
+        ]
 
-    def replace_schema_statements(self, staging: str, target: str) -> list[Statement]:
+    def relations_statement(self) -> Statement:
+        """The schema's tables and views, each with whether it is a view."""
+        return Statement(
+            "SELECT c.relname, c.relkind = 'v' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'v') ORDER BY c.relname",
+            ("schema",),
+        )
+
+    def dependents_statement(self) -> Statement:
+        """Views outside ``schema`` that depend on a relation in it: (their schema, name, the relation).
+
+        PostgreSQL records a view's dependencies from its ON SELECT rule (``pg_rewrite``) in ``pg_depend``
+        (*pg_depend* catalog); the Redshift subclass uses the form AWS documents for Redshift."""
+        return Statement(
+            "SELECT DISTINCT vn.nspname, v.relname, t.relname FROM pg_depend d "
+            "JOIN pg_rewrite w ON w.oid = d.objid JOIN pg_class v ON v.oid = w.ev_class "
+            "JOIN pg_namespace vn ON vn.oid = v.relnamespace JOIN pg_class t ON t.oid = d.refobjid "
+            "JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+            "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
+            "AND tn.nspname = %(schema)s AND vn.nspname <> %(schema)s AND v.oid <> t.oid ORDER BY 1, 2, 3",
+            ("schema",),
+        )
+
+    def replace_schema_statements(
+        self, staging: str, target: str, target_relations: Sequence[tuple[str, bool]] = ()
+    ) -> list[Statement]:
         """``target`` := ``staging``: drop the old target, rename (one transaction)."""
-        return [self.drop_schema_statement(target), Statement(redshift_sql.rename_schema(staging, target))]
+        return [*self.drop_schema_statements(target, target_relations), self.rename_statement(staging, target)]
 
-    def swap_statements(self, production: str, loading: str, backup: str, production_exists: bool) -> list[Statement]:
+    def rename_statement(self, old: str, new: str) -> Statement:
+        return Statement(redshift_sql.rename_schema(old, new))
+
+    def swap_renames(self, production: str, loading: str, backup: str, production_exists: bool) -> list[Statement]:
         return [Statement(s) for s in redshift_sql.swap_schemas(production, loading, backup, production_exists)]
+
+    def swap_statements(
+        self,
+        production: str,
+        loading: str,
+        backup: str,
+        production_exists: bool,
+        backup_relations: Sequence[tuple[str, bool]] = (),
+    ) -> list[Statement]:
+        drops = self.drop_schema_statements(backup, backup_relations) if production_exists else []
+        return [*drops, *self.swap_renames(production, loading, backup, production_exists)]
 
     def count_statement(self, schema: str, table: str) -> Statement:
         return Statement(f"SELECT count(*) FROM {_name(schema, table)}")
@@ -285,27 +332,50 @@ class Warehouse(ABC):
                 out[name] = int(cur.fetchone()[0])
         return out
 
+    def drop_schema_in(self, cur: Any, schema: str) -> None:
+        """Drop ``schema`` and its own relations inside the caller's transaction, never CASCADE.
+
+        Views elsewhere that depend on it (a reader's view on last week's backup, say) are looked up
+        first: then nothing is dropped and the error names them, since arm-etl drops only what it owns."""
+        self.execute(cur, self.dependents_statement(), {"schema": schema})
+        dependents = cur.fetchall()
+        if dependents:
+            names = ", ".join(f"{quote_ident(s)}.{quote_ident(v)} (reads {schema}.{t})" for s, v, t in dependents)
+            raise WarehouseError(
+                f"refusing to drop redshift-schema {schema}: {names} depend(s) on it, and arm-etl drops only "
+                "what it owns; nothing was dropped. Recreate those views on the production redshift-schema "
+                "(on Redshift, CREATE VIEW … WITH NO SCHEMA BINDING does not bind to a table) or drop them, "
+                "then run again."
+            )
+        self.execute(cur, self.relations_statement(), {"schema": schema})
+        relations = [(str(name), bool(is_view)) for name, is_view in cur.fetchall()]
+        for st in self.drop_schema_statements(schema, relations):
+            self.execute(cur, st)
+
     def recreate_schema(self, schema: str, tables: Tables) -> None:
         """Drop and create ``schema`` with empty ``tables``, in one transaction."""
         with self.transaction() as cur:
-            for st in [self.drop_schema_statement(schema), *self.create_schema_statements(schema, tables)]:
+            self.drop_schema_in(cur, schema)
+            for st in self.create_schema_statements(schema, tables):
                 self.execute(cur, st)
 
     def drop_schema(self, schema: str) -> None:
         with self.transaction() as cur:
-            self.execute(cur, self.drop_schema_statement(schema))
+            self.drop_schema_in(cur, schema)
 
     def replace_schema(self, staging: str, target: str) -> None:
         """``target`` := ``staging`` atomically (drop the old target, rename), one transaction."""
         with self.transaction() as cur:
-            for st in self.replace_schema_statements(staging, target):
-                self.execute(cur, st)
+            self.drop_schema_in(cur, target)
+            self.execute(cur, self.rename_statement(staging, target))
 
     def swap(self, production: str, loading: str, backup: str) -> None:
         """``production``→``backup`` (old backup dropped), ``loading``→``production``: one transaction."""
         exists = self.schema_exists(production)
         with self.transaction() as cur:
-            for st in self.swap_statements(production, loading, backup, exists):
+            if exists:
+                self.drop_schema_in(cur, backup)
+            for st in self.swap_renames(production, loading, backup, exists):
                 self.execute(cur, st)
 
     def mark_segment(self, schema: str, marker: SegmentMarker) -> None:

@@ -52,6 +52,24 @@ class RedshiftWarehouse(Warehouse):
     ) -> list[Statement]:
         return [Statement(redshift_sql.append_from(target_schema, table, source_schema, table), autocommit=True)]
 
+    def dependents_statement(self) -> Statement:
+        """Views outside ``schema`` bound to a relation in it, in the form *DROP TABLE*'s examples give for
+        Redshift ("find_depend": ``pg_depend`` joined on ``relfilenode``, internal dependencies of views).
+
+        Late-binding views (``WITH NO SCHEMA BINDING``) have no dependency and are not listed: *CREATE VIEW*
+        says they are not bound to the objects they reference, so dropping those cannot drop them."""
+        return Statement(
+            "SELECT DISTINCT n_c.nspname, c_c.relname, c_p.relname FROM pg_catalog.pg_class c_p "
+            "JOIN pg_catalog.pg_depend d_p ON c_p.relfilenode = d_p.refobjid "
+            "JOIN pg_catalog.pg_depend d_c ON d_p.objid = d_c.objid "
+            "JOIN pg_catalog.pg_class c_c ON d_c.refobjid = c_c.relfilenode "
+            "LEFT JOIN pg_catalog.pg_namespace n_p ON c_p.relnamespace = n_p.oid "
+            "LEFT JOIN pg_catalog.pg_namespace n_c ON c_c.relnamespace = n_c.oid "
+            "WHERE d_c.deptype = 'i' AND c_c.relkind = 'v' AND n_p.nspname = %(schema)s "
+            "AND n_c.nspname <> %(schema)s AND c_c.oid <> c_p.oid ORDER BY 1, 2, 3",
+            ("schema",),
+        )
+
     def lock_report_statement(self) -> Statement:
         return Statement(redshift_sql.lock_report_query())
 

@@ -71,6 +71,7 @@ __all__ = [
     "copy_from_manifest",
     "create_schema",
     "create_table",
+    "drop_relation",
     "drop_schema",
     "format_load_error",
     "load_errors_query",
@@ -140,9 +141,18 @@ def create_schema(schema: str) -> str:
 
 
 def drop_schema(schema: str) -> str:
-    """``DROP SCHEMA IF EXISTS … CASCADE``: removes a schema with its tables; a no-op when absent."""
-    sql = _compile(sa.schema.DropSchema(_ddl_name(schema), cascade=True, if_exists=True))
-    return _checked(sql, f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+    """``DROP SCHEMA IF EXISTS`` without CASCADE: RESTRICT, the default, refuses a schema that still holds
+    objects (*DROP SCHEMA*), so the schema's own tables are dropped first, each without CASCADE too."""
+    sql = _compile(sa.schema.DropSchema(_ddl_name(schema), cascade=False, if_exists=True))
+    return _checked(sql, f"DROP SCHEMA IF EXISTS {quote_ident(schema)}")
+
+
+def drop_relation(schema: str, name: str, view: bool = False) -> str:
+    """``DROP TABLE|VIEW IF EXISTS`` without CASCADE: *DROP TABLE* / *DROP VIEW*, "RESTRICT: Clause that
+    indicates not to drop the table if any objects depend on it. This action is the default." — so an
+    object arm-etl does not own (a reader's view) is never dropped with it; the statement fails instead."""
+    kind = "VIEW" if view else "TABLE"
+    return f"DROP {kind} IF EXISTS {quote_ident(schema)}.{quote_ident(name)}"
 
 
 def column_encoding(type_text: str) -> str:
@@ -378,17 +388,18 @@ def rename_schema(old: str, new: str) -> str:
 
 
 def swap_schemas(production: str, loading: str, backup: str, production_exists: bool = True) -> list[str]:
-    """Statements, in order, for ONE transaction that puts ``loading`` in place of ``production``.
+    """The renames, in order, for ONE transaction that puts ``loading`` in place of ``production``.
 
     Readers see the old production or the new one, never a mix. The old production becomes
-    ``backup`` (the previous backup is dropped first). When production does not exist yet the
+    ``backup``; the previous backup is dropped before these, in the same transaction, by
+    :func:`drop_schema` after its tables (never CASCADE). When production does not exist yet the
     existing backup is left alone: it is then the only earlier copy and nothing replaces it.
     """
     if len({production, loading, backup}) != 3:
         raise ValueError(f"production, loading and backup must differ: {production!r}, {loading!r}, {backup!r}")
     if not production_exists:
         return [rename_schema(loading, production)]
-    return [drop_schema(backup), rename_schema(production, backup), rename_schema(loading, production)]
+    return [rename_schema(production, backup), rename_schema(loading, production)]
 
 
 def lock_report_query() -> str:

@@ -26,8 +26,12 @@ def segment_script(wh: Warehouse, ds: DataSchema, target: str, segment: int, dat
     tables = [*ds.warehouse_tables(), (SEGMENT_MARKER, MARKER_COLUMNS)]
     yield f"-- segment {segment} of {ds.source_table}: every connection first sets its statement timeout"
     yield from wh.connect_statements()
-    yield f"-- load: staging redshift-schema {staging} created empty, in one transaction"
-    yield wh.drop_schema_statement(staging)
+    own = [(name, False) for name, _ in tables]
+    yield f"-- load: staging redshift-schema {staging} created empty, in one transaction; before any drop, the"
+    yield "-- views elsewhere that depend on the schema are looked up (any found: nothing dropped, the run stops)"
+    yield wh.dependents_statement()
+    yield wh.relations_statement()
+    yield from wh.drop_schema_statements(staging, own)
     yield from wh.create_schema_statements(staging, tables)
     store = PartStore(None, data_bucket, ds.source_table, segment)
     yield f"-- load the parts: {wh.load_statements_comment}"
@@ -37,7 +41,9 @@ def segment_script(wh: Warehouse, ds: DataSchema, target: str, segment: int, dat
         yield wh.count_statement(staging, name)
     yield "-- mark (one transaction), then swap staging in (one transaction)"
     yield from wh.mark_segment_statements(staging)
-    yield from wh.replace_schema_statements(staging, final)
+    yield wh.dependents_statement()
+    yield wh.relations_statement()
+    yield from wh.replace_schema_statements(staging, final, own)
 
 
 def centralization_script(wh: Warehouse, ds: DataSchema, target: str, total: int) -> Iterator[Line]:
@@ -56,9 +62,13 @@ def centralization_script(wh: Warehouse, ds: DataSchema, target: str, total: int
     yield wh.read_merged_statement(target)
     for name in [*names, MERGED_TABLE]:
         yield wh.count_statement(target, name)
-    yield f"-- prepare {loading} (one transaction)"
-    yield wh.drop_schema_statement(loading)
-    yield from wh.create_schema_statements(loading, [*ds.warehouse_tables(), (MERGED_TABLE, MERGED_COLUMNS)])
+    loading_tables = [*ds.warehouse_tables(), (MERGED_TABLE, MERGED_COLUMNS)]
+    own = [(name, False) for name, _ in loading_tables]
+    yield f"-- prepare {loading} (one transaction; every drop is preceded by the dependents check, never CASCADE)"
+    yield wh.dependents_statement()
+    yield wh.relations_statement()
+    yield from wh.drop_schema_statements(loading, own)
+    yield from wh.create_schema_statements(loading, loading_tables)
     for i in range(total):
         part = segment_schema(target, i)
         yield f"-- merge segment {i}: per table, the move and its progress row"
@@ -72,10 +82,14 @@ def centralization_script(wh: Warehouse, ds: DataSchema, target: str, total: int
     for name in names:
         yield wh.count_statement(loading, name)
     yield f"-- swap (one transaction): {target} -> {backup}, {loading} -> {target}"
-    yield from wh.swap_statements(target, loading, backup, production_exists=True)
-    yield "-- drop the emptied segment redshift-schemas"
+    yield wh.dependents_statement()
+    yield wh.relations_statement()
+    yield from wh.swap_statements(target, loading, backup, production_exists=True, backup_relations=own)
+    yield "-- drop the emptied segment redshift-schemas (each after its dependents check)"
+    segment_own = [(name, False) for name, _ in [*ds.warehouse_tables(), (SEGMENT_MARKER, MARKER_COLUMNS)]]
     for i in range(total):
-        yield wh.drop_schema_statement(segment_schema(target, i))
+        yield wh.dependents_statement()
+        yield from wh.drop_schema_statements(segment_schema(target, i), segment_own)
 
 
 def render(lines: Iterator[Line]) -> str:
