@@ -62,5 +62,10 @@ def loading_schema(target: str) -> str:
     return f"{target}_loading"
 
 
+def live_schema(target: str) -> str:
+    """The physical redshift-schema behind production's views (:mod:`arm_etl.warehouse.production`)."""
+    return f"{target}_live"
+
+
 def backup_schema(target: str) -> str:
     return f"{target}_backup"

@@ -144,7 +144,52 @@ def no_cascade(sql: str, tree: exp.Expression) -> list[str]:
     return []
 
 
+_IDENT = r'"(?:[^"]|"")+"'
+_GRANT = re.compile(
+    rf"GRANT (?P<privs>[A-Z]+(?:, [A-Z]+)*) "
+    rf"ON (?:SCHEMA (?P<schema>{_IDENT})|(?:TABLE )?(?P<table>{_IDENT}\.{_IDENT})) "
+    rf"TO (?P<grantee>PUBLIC|ROLE {_IDENT}|GROUP {_IDENT}|{_IDENT})(?P<option> WITH GRANT OPTION)?;?"
+)
+_SCHEMA_PRIVILEGES = {"CREATE", "USAGE", "ALTER"}
+_TABLE_PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "DROP", "REFERENCES", "ALTER", "TRUNCATE"}
+
+
+def grant_form(sql: str, tree: exp.Expression) -> list[str]:
+    """*GRANT* (r_GRANT.html): on a schema "{ CREATE | USAGE | ALTER }", on tables and views "{ SELECT |
+    INSERT | UPDATE | DELETE | DROP | REFERENCES | ALTER | TRUNCATE }", "TO { username [ WITH GRANT OPTION ]
+    | ROLE role_name | GROUP group_name | PUBLIC }": a grant option only for a user, never a group or PUBLIC."""
+    if not sql.upper().startswith("GRANT"):
+        return []
+    m = _GRANT.fullmatch(sql.strip())
+    if m is None:
+        return [f"GRANT not in a documented form: {sql[:120]}"]
+    allowed = _SCHEMA_PRIVILEGES if m["schema"] else _TABLE_PRIVILEGES
+    out = [f"privilege {p} cannot be granted on this object" for p in m["privs"].split(", ") if p not in allowed]
+    if m["option"] and not m["grantee"].startswith('"'):
+        out.append(f"WITH GRANT OPTION for {m['grantee']} (only a user can hold it)")
+    return out
+
+
+def view_form(sql: str, tree: exp.Expression) -> list[str]:
+    """*CREATE VIEW* (r_CREATE_VIEW.html): "CREATE [ OR REPLACE ] VIEW name … AS query"; "The maximum number
+    of columns you can define in a single view is 1,600"; a replacement must produce "the identical set of
+    columns", so production's views name their columns (never ``*``) in the order they were created."""
+    if not (isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "VIEW"):
+        return []
+    query = tree.expression
+    if not isinstance(query, exp.Select):
+        return ["a view's query is not a SELECT"]
+    out = []
+    if any(isinstance(e, exp.Star) for e in query.expressions):
+        out.append("a view selects * (its columns would follow the table's, not the view's contract)")
+    if len(query.expressions) > 1600:
+        out.append(f"a view of {len(query.expressions)} columns (at most 1,600)")
+    return out
+
+
 RULES: tuple[Rule, ...] = (
+    grant_form,
+    view_form,
     no_cascade,
     leader_node_functions,
     decimal_bounds,

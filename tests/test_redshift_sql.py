@@ -104,37 +104,6 @@ def test_schema_statements_quote(sql: str, expected: str) -> None:
     assert ";" not in _outside_identifiers(sql)
 
 
-def test_swap_schemas() -> None:
-    assert rs.swap_schemas("dynamodb_orders", "dynamodb_orders_loading", "dynamodb_orders_backup") == [
-        'ALTER SCHEMA "dynamodb_orders" RENAME TO "dynamodb_orders_backup"',
-        'ALTER SCHEMA "dynamodb_orders_loading" RENAME TO "dynamodb_orders"',
-    ]
-
-
-def test_swap_drops_the_backup_table_by_table_never_cascade() -> None:
-    from arm_etl.warehouse.redshift import RedshiftWarehouse
-
-    sts = RedshiftWarehouse().swap_statements("p", "p_loading", "p_backup", True, [("b", False), ("a", False)])
-    assert [s.sql for s in sts] == [
-        'DROP TABLE IF EXISTS "p_backup"."a"',
-        'DROP TABLE IF EXISTS "p_backup"."b"',
-        'DROP SCHEMA IF EXISTS "p_backup"',
-        'ALTER SCHEMA "p" RENAME TO "p_backup"',
-        'ALTER SCHEMA "p_loading" RENAME TO "p"',
-    ]
-
-
-def test_swap_schemas_first_time_keeps_backup() -> None:
-    assert rs.swap_schemas("p", "p_loading", "p_backup", production_exists=False) == [
-        'ALTER SCHEMA "p_loading" RENAME TO "p"',
-    ]
-
-
-def test_swap_schemas_requires_distinct_names() -> None:
-    with pytest.raises(ValueError):
-        rs.swap_schemas("p", "p", "b")
-
-
 # --- create_table --------------------------------------------------------------------------------
 
 ALL_TYPES = [

@@ -131,9 +131,9 @@ def test_a_target_given_by_the_user_is_folded() -> None:
 def test_no_drop_cascades_to_objects_arm_etl_does_not_own() -> None:
     old = 'DROP SCHEMA IF EXISTS "t_backup" CASCADE'  # what the swap ran before
     assert rules.violations(old) == [f"no_cascade: DROP … CASCADE can drop objects arm-etl does not own: {old}"]
-    new = RedshiftWarehouse().swap_statements("t", "t_loading", "t_backup", True, [("a", False)])
-    assert [rules.violations(st.display()) for st in new] == [[], [], [], []]
-    assert [st.sql.split(" IF EXISTS")[0] for st in new[:2]] == ["DROP TABLE", "DROP SCHEMA"]
+    new = RedshiftWarehouse().drop_schema_statements("t_backup", [("a", False), ("v", True)])
+    assert [rules.violations(st.display()) for st in new] == [[], [], []]
+    assert [st.sql.split(" IF EXISTS")[0] for st in new] == ["DROP VIEW", "DROP TABLE", "DROP SCHEMA"]
 
 
 def test_append_runs_outside_a_transaction_block() -> None:

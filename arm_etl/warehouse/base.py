@@ -38,6 +38,7 @@ from arm_etl.warehouse.statement import Statement
 
 if TYPE_CHECKING:
     from arm_etl.warehouse.auth import CredentialProvider
+    from arm_etl.warehouse.production import Grantee, SwapReport
 
 log = logging.getLogger("arm_etl.warehouse")
 
@@ -122,6 +123,34 @@ class Warehouse(ABC):
     @abstractmethod
     def lock_report_statement(self) -> Statement:
         """Who holds or waits for table locks (run after a statement timeout)."""
+
+    # ---------------------------------------------------------------- production's catalog (:mod:`.production`)
+
+    views_append_columns: ClassVar[bool]  # CREATE OR REPLACE VIEW may add columns at the end
+
+    @abstractmethod
+    def columns_statement(self) -> Statement:
+        """``schema``'s relations' columns in order: (relation, column, data type, length, precision, scale)."""
+
+    @abstractmethod
+    def schema_privileges_statement(self) -> Statement:
+        """Privileges granted on ``schema`` itself: (privilege, grantee kind, grantee, grant option)."""
+
+    @abstractmethod
+    def relation_privileges_statement(self) -> Statement:
+        """Privileges granted on ``schema``'s relations: (relation, privilege, grantee kind, grantee, grant option)."""
+
+    @abstractmethod
+    def grantee_from_catalog(self, kind: str, name: str) -> Grantee:
+        """A grantee as the privilege statements report it."""
+
+    @abstractmethod
+    def grantee_sql(self, grantee: Grantee) -> str:
+        """The TO clause's grantee."""
+
+    def catalog_name(self, name: str) -> str:
+        """A name as the catalog reports it (what ``columns_statement`` returns for it)."""
+        return name
 
     load_statements_comment: ClassVar[str]
 
@@ -267,20 +296,6 @@ class Warehouse(ABC):
     def rename_statement(self, old: str, new: str) -> Statement:
         return Statement(redshift_sql.rename_schema(old, new))
 
-    def swap_renames(self, production: str, loading: str, backup: str, production_exists: bool) -> list[Statement]:
-        return [Statement(s) for s in redshift_sql.swap_schemas(production, loading, backup, production_exists)]
-
-    def swap_statements(
-        self,
-        production: str,
-        loading: str,
-        backup: str,
-        production_exists: bool,
-        backup_relations: Sequence[tuple[str, bool]] = (),
-    ) -> list[Statement]:
-        drops = self.drop_schema_statements(backup, backup_relations) if production_exists else []
-        return [*drops, *self.swap_renames(production, loading, backup, production_exists)]
-
     def count_statement(self, schema: str, table: str) -> Statement:
         return Statement(f"SELECT count(*) FROM {_name(schema, table)}")
 
@@ -288,9 +303,10 @@ class Warehouse(ABC):
         return Statement("SELECT 1 FROM pg_namespace WHERE nspname = %(schema)s", ("schema",))
 
     def tables_statement(self) -> Statement:
+        """The schema's tables and views by name: production's are views (:mod:`.production`)."""
         return Statement(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %(schema)s AND c.relkind = 'r' ORDER BY c.relname",
+            "WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'v') ORDER BY c.relname",
             ("schema",),
         )
 
@@ -369,14 +385,19 @@ class Warehouse(ABC):
             self.drop_schema_in(cur, target)
             self.execute(cur, self.rename_statement(staging, target))
 
-    def swap(self, production: str, loading: str, backup: str) -> None:
-        """``production``→``backup`` (old backup dropped), ``loading``→``production``: one transaction."""
-        exists = self.schema_exists(production)
-        with self.transaction() as cur:
-            if exists:
-                self.drop_schema_in(cur, backup)
-            for st in self.swap_renames(production, loading, backup, exists):
-                self.execute(cur, st)
+    def swap(
+        self,
+        production: str,
+        loading: str,
+        live: str,
+        backup: str,
+        grants: Mapping[str, Sequence[str]] | None = None,
+    ) -> SwapReport:
+        """``live``→``backup`` (old backup dropped), ``loading``→``live``, ``production``'s views re-pointed at
+        it, readers' privileges kept: one transaction (:mod:`.production`)."""
+        from arm_etl.warehouse import production as prod
+
+        return prod.swap(self, production, loading, live, backup, grants)
 
     def mark_segment(self, schema: str, marker: SegmentMarker) -> None:
         with self.transaction() as cur:

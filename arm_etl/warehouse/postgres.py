@@ -17,6 +17,7 @@ from arm_etl.csvformat import POSTGRESQL, CsvDialect
 from arm_etl.warehouse import base
 from arm_etl.warehouse.base import PartLoad, Warehouse, WarehouseError, quote_ident
 from arm_etl.warehouse.bookkeeping import Columns
+from arm_etl.warehouse.production import Grantee
 from arm_etl.warehouse.statement import Statement
 
 COPY_READ_BYTES: Final = 1 << 20
@@ -69,6 +70,48 @@ class PostgresWarehouse(Warehouse):
 
     def load_statements(self, schema: str, tables: base.Tables, manifest_url: Callable[[str], str]) -> list[Statement]:
         return [self.copy_part_statement(schema, name, [c for c, _ in cols]) for name, cols in tables]
+
+    views_append_columns: ClassVar[bool] = True  # *CREATE VIEW*: "may add additional columns to the end"
+
+    def columns_statement(self) -> Statement:
+        return Statement(
+            "SELECT table_name, column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
+            "FROM information_schema.columns WHERE table_schema = %(schema)s ORDER BY table_name, ordinal_position",
+            ("schema",),
+        )
+
+    def schema_privileges_statement(self) -> Statement:
+        """From the schema's ACL (*aclexplode*); grantee 0 is PUBLIC; the owner's implicit rights left out."""
+        return Statement(
+            "SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN 'public' ELSE 'user' END, "
+            "COALESCE(r.rolname, 'PUBLIC'), a.is_grantable FROM pg_namespace n "
+            "CROSS JOIN LATERAL aclexplode(n.nspacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee "
+            "WHERE n.nspname = %(schema)s AND a.grantee <> n.nspowner ORDER BY 3, 1",
+            ("schema",),
+        )
+
+    def relation_privileges_statement(self) -> Statement:
+        return Statement(
+            "SELECT c.relname, a.privilege_type, CASE WHEN a.grantee = 0 THEN 'public' ELSE 'user' END, "
+            "COALESCE(r.rolname, 'PUBLIC'), a.is_grantable FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(c.relacl) a "
+            "LEFT JOIN pg_roles r ON r.oid = a.grantee "
+            "WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'v') AND a.grantee <> c.relowner ORDER BY 1, 4, 2",
+            ("schema",),
+        )
+
+    def catalog_name(self, name: str) -> str:
+        """PostgreSQL truncates identifiers to NAMEDATALEN-1 = 63 bytes, on a character boundary (*Identifiers
+        and Key Words*), so a 127-byte Redshift name is stored, and reported, cut."""
+        raw = name.encode("utf-8")
+        return name if len(raw) <= self.name_limit else raw[: self.name_limit].decode("utf-8", "ignore")
+
+    def grantee_from_catalog(self, kind: str, name: str) -> Grantee:
+        return Grantee("public", "PUBLIC") if kind == "public" else Grantee("user", name)
+
+    def grantee_sql(self, grantee: Grantee) -> str:
+        """PostgreSQL's users, groups and roles are all roles: ``TO name`` or ``TO PUBLIC`` (*GRANT*)."""
+        return "PUBLIC" if grantee.kind == "public" else quote_ident(grantee.name)
 
     def lock_report_statement(self) -> Statement:
         return Statement(

@@ -24,6 +24,7 @@ from arm_etl.csvformat import CsvDialect, redshift_dialect
 from arm_etl.warehouse import redshift_sql
 from arm_etl.warehouse.base import TableCopy, Tables, Warehouse, WarehouseError
 from arm_etl.warehouse.bookkeeping import Columns
+from arm_etl.warehouse.production import Grantee
 from arm_etl.warehouse.statement import Statement
 
 log = logging.getLogger("arm_etl.warehouse")
@@ -69,6 +70,49 @@ class RedshiftWarehouse(Warehouse):
             "AND n_c.nspname <> %(schema)s AND c_c.oid <> c_p.oid ORDER BY 1, 2, 3",
             ("schema",),
         )
+
+    views_append_columns: ClassVar[bool] = False  # *CREATE VIEW*: "the identical set of columns"
+
+    def columns_statement(self) -> Statement:
+        """*SVV_COLUMNS*: columns of tables and views (late-binding ones included), with their types."""
+        return Statement(
+            "SELECT table_name, column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
+            "FROM svv_columns WHERE table_schema = %(schema)s ORDER BY table_name, ordinal_position",
+            ("schema",),
+        )
+
+    def schema_privileges_statement(self) -> Statement:
+        """*SVV_SCHEMA_PRIVILEGES*: privileges "explicitly granted to users, roles, and groups"; scope SCHEMA
+        only (scoped privileges on TABLES or FUNCTIONS are not the schema's own). Visible in full to
+        superusers and users with ACCESS SYSTEM TABLE."""
+        return Statement(
+            "SELECT privilege_type, identity_type, identity_name, admin_option FROM svv_schema_privileges "
+            "WHERE namespace_name = %(schema)s AND privilege_scope = 'SCHEMA' ORDER BY identity_name, privilege_type",
+            ("schema",),
+        )
+
+    def relation_privileges_statement(self) -> Statement:
+        """*SVV_RELATION_PRIVILEGES*: "the relation (tables and views) permissions that are explicitly granted"."""
+        return Statement(
+            "SELECT relation_name, privilege_type, identity_type, identity_name, admin_option "
+            "FROM svv_relation_privileges WHERE namespace_name = %(schema)s "
+            "ORDER BY relation_name, identity_name, privilege_type",
+            ("schema",),
+        )
+
+    def grantee_from_catalog(self, kind: str, name: str) -> Grantee:
+        """identity_type is "user, role, group, or public" (*SVV_RELATION_PRIVILEGES*)."""
+        kind = kind.strip().lower()
+        if kind not in ("user", "role", "group", "public"):
+            raise WarehouseError(f"unknown identity_type {kind!r} for grantee {name!r} in the privilege catalog")
+        return Grantee("public", "PUBLIC") if kind == "public" else Grantee(kind, name.strip())  # type: ignore[arg-type]
+
+    def grantee_sql(self, grantee: Grantee) -> str:
+        """*GRANT*: "TO { username [ WITH GRANT OPTION ] | ROLE role_name | GROUP group_name | PUBLIC }"."""
+        if grantee.kind == "public":
+            return "PUBLIC"
+        prefix = {"user": "", "role": "ROLE ", "group": "GROUP "}[grantee.kind]
+        return prefix + redshift_sql.quote_ident(grantee.name)
 
     def lock_report_statement(self) -> Statement:
         return Statement(redshift_sql.lock_report_query())

@@ -80,7 +80,6 @@ __all__ = [
     "rename_schema",
     "set_statement_timeout",
     "stl_load_errors_query",
-    "swap_schemas",
 ]
 
 # The COPY ``NULL AS`` literal for one NUL character: Redshift reads '\000' as NUL. Passed to
@@ -385,21 +384,6 @@ def rename_schema(old: str, new: str) -> str:
     if old == new:
         raise ValueError(f"cannot rename schema {old!r} to itself")
     return f"ALTER SCHEMA {quote_ident(old)} RENAME TO {quote_ident(new)}"
-
-
-def swap_schemas(production: str, loading: str, backup: str, production_exists: bool = True) -> list[str]:
-    """The renames, in order, for ONE transaction that puts ``loading`` in place of ``production``.
-
-    Readers see the old production or the new one, never a mix. The old production becomes
-    ``backup``; the previous backup is dropped before these, in the same transaction, by
-    :func:`drop_schema` after its tables (never CASCADE). When production does not exist yet the
-    existing backup is left alone: it is then the only earlier copy and nothing replaces it.
-    """
-    if len({production, loading, backup}) != 3:
-        raise ValueError(f"production, loading and backup must differ: {production!r}, {loading!r}, {backup!r}")
-    if not production_exists:
-        return [rename_schema(loading, production)]
-    return [rename_schema(production, backup), rename_schema(loading, production)]
 
 
 def lock_report_query() -> str:

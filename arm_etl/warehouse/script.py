@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from arm_etl.config import backup_schema, loading_schema, segment_schema, staging_schema
+from arm_etl.config import backup_schema, live_schema, loading_schema, segment_schema, staging_schema
 from arm_etl.dataschema import DataSchema
 from arm_etl.upload import PartStore
+from arm_etl.warehouse import production as prod
 from arm_etl.warehouse.base import Warehouse
 from arm_etl.warehouse.bookkeeping import MARKER_COLUMNS, MERGED_COLUMNS, MERGED_TABLE, SEGMENT_MARKER
 from arm_etl.warehouse.statement import Statement
@@ -81,10 +82,34 @@ def centralization_script(wh: Warehouse, ds: DataSchema, target: str, total: int
     yield "-- verify the loading redshift-schema's counts"
     for name in names:
         yield wh.count_statement(loading, name)
-    yield f"-- swap (one transaction): {target} -> {backup}, {loading} -> {target}"
+    live = live_schema(target)
+    yield f"-- swap (one transaction): {live} -> {backup}, {loading} -> {live}, {target}'s views re-pointed"
+    yield "-- read production: its relations, columns, privileges and readers' views; the loading columns"
+    yield wh.relations_statement()
+    yield wh.schema_exists_statement()
+    yield wh.schema_privileges_statement()
+    yield wh.relation_privileges_statement()
+    yield wh.dependents_statement()
+    yield wh.columns_statement()
     yield wh.dependents_statement()
     yield wh.relations_statement()
-    yield from wh.swap_statements(target, loading, backup, production_exists=True, backup_relations=own)
+    yield from wh.drop_schema_statements(backup, own)
+    columns = {name: [(wh.catalog_name(c), (t,)) for c, t in cols] for name, cols in loading_tables}
+    grants = {"select": ["reader"]}
+    first = prod.ProductionState("absent", False, {}, [], [])
+    yield f"-- the first time ({target} absent): {loading} becomes {live}, {target} is created with one view per table"
+    yield '-- and the grants setting applied (shown for grants={"select": ["reader"]})'
+    yield from prod.swap_statements(
+        target, loading, live, backup, first, prod.plan_views(wh, target, live, first, columns, grants)
+    )
+    state = prod.ProductionState("views", True, columns, [], [])
+    plan = prod.plan_views(wh, target, live, state, columns, grants)
+    yield "-- every time after: the backup dropped (above), then"
+    statements = prod.swap_statements(target, loading, live, backup, state, plan)
+    yield from statements[: len(statements) - len(plan.statements)]
+    yield "-- views whose columns are unchanged are replaced in place (ownership and privileges kept); a changed"
+    yield "-- one is dropped and created, then its privileges are granted again; grants already held are not repeated"
+    yield from plan.statements
     yield "-- drop the emptied segment redshift-schemas (each after its dependents check)"
     segment_own = [(name, False) for name, _ in [*ds.warehouse_tables(), (SEGMENT_MARKER, MARKER_COLUMNS)]]
     for i in range(total):

@@ -104,7 +104,7 @@ def tables(conn: Any, schema: str) -> set[str]:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relkind = 'r'",
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'v')",
             (schema,),
         )
         return {r[0] for r in cur.fetchall()}

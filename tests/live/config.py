@@ -136,11 +136,11 @@ class RunNames:
 
     def schemas(self, total: int) -> list[str]:
         """Every redshift-schema a run can create for ``total`` segments (and the only ones it drops)."""
-        from arm_etl.config import backup_schema, loading_schema, segment_schema, staging_schema
+        from arm_etl.config import backup_schema, live_schema, loading_schema, segment_schema, staging_schema
 
         t = self.target
         parts = [name for i in range(total) for name in (segment_schema(t, i), staging_schema(t, i))]
-        return [t, loading_schema(t), backup_schema(t), *parts]
+        return [t, live_schema(t), loading_schema(t), backup_schema(t), *parts]
 
     def s3_prefixes(self) -> list[str]:
         """The key prefixes a run writes in the bucket: parts and manifests, then cached data-schemas."""

@@ -92,6 +92,7 @@ def test_run_names_are_unique_valid_and_the_only_ones_dropped() -> None:
     assert n.target == "arm_live_0a1b2c3d" == fold(n.target)
     assert n.schemas(2) == [
         "arm_live_0a1b2c3d",
+        "arm_live_0a1b2c3d_live",
         "arm_live_0a1b2c3d_loading",
         "arm_live_0a1b2c3d_backup",
         "arm_live_0a1b2c3d_part_0",
