@@ -2,27 +2,29 @@
 
 Steps: inspect (read-only) → verify every segment against its manifest → prepare ``T_loading`` →
 merge each segment (Redshift ``ALTER TABLE APPEND``; PostgreSQL: insert+delete in one transaction)
-recording progress in ``T_loading._etl_merged`` → verify totals → swap ``T``→``T_backup``,
-``T_loading``→``T`` in one transaction → drop the emptied segment schemas. Nothing destructive happens
+recording progress in ``T_loading._etl_merged`` → verify totals → swap in one transaction (``T_live``→
+``T_backup``, ``T_loading``→``T_live``, production ``T``'s views re-pointed, readers' privileges kept:
+:mod:`arm_etl.warehouse.production`) → drop the emptied segment schemas. Nothing destructive happens
 before every segment is verified; a crash anywhere is resumed by running it again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from arm_etl.cache import SchemaCache
-from arm_etl.config import backup_schema, loading_schema, segment_schema
+from arm_etl.config import backup_schema, live_schema, loading_schema, segment_schema
 from arm_etl.dataschema import DataSchema
 from arm_etl.errors import ArmEtlError
 from arm_etl.manifest import Manifest
 from arm_etl.upload import PartStore
-from arm_etl.warehouse import Warehouse
-from arm_etl.warehouse.bookkeeping import MERGED_COLUMNS, MERGED_TABLE, MergedRow
+from arm_etl.warehouse import Warehouse, WarehouseError
+from arm_etl.warehouse import production as prod
+from arm_etl.warehouse.bookkeeping import MERGED_COLUMNS, MERGED_TABLE, SEGMENT_MARKER, MergedRow
 
 log = logging.getLogger("arm_etl.centralize")
 
@@ -58,6 +60,7 @@ class Centralizer:
         warehouse: Warehouse,
         stores: Sequence[PartStore],
         cache: SchemaCache,
+        grants: Mapping[str, Sequence[str]] | None = None,
     ):
         self.table = table
         self.total = total
@@ -66,7 +69,13 @@ class Centralizer:
         self.stores = list(stores)
         self.cache = cache
         self.loading = loading_schema(target)
+        self.live = live_schema(target)
         self.backup = backup_schema(target)
+        self.grants = grants
+        try:
+            prod.grants_privileges(grants, [])  # a wrong setting fails before anything runs
+        except ValueError as exc:
+            raise CentralizeError(f"centralization of {table} into {target}: {exc}") from None
         self.schema: DataSchema | None = None
 
     def cmd(self, segment: int, extra: str = "") -> str:
@@ -106,18 +115,40 @@ class Centralizer:
         return checks
 
     def already_centralized(self, checks: list[SegmentCheck]) -> bool:
-        """Production holds exactly the segments' completed manifests, and no segment waits to merge."""
+        """Production holds exactly the segments' completed manifests, and no segment waits to merge.
+
+        A segment redshift-schema still there after its merge (a crash between the swap and the drops)
+        is empty and recorded in production: it is a leftover, dropped here, not a segment to merge again."""
         if any(c.manifest is None or not c.manifest.complete for c in checks):
             return False
-        if any(c.marker is not None for c in checks) or self.wh.schema_exists(self.loading):
+        if self.wh.schema_exists(self.loading):
             return False
-        prod = self.wh.read_merged(self.target)
-        have = {(r["segment"], r["snapshot"], r["data_schema_version"]) for r in prod}
-        return all(
+        merged = self.wh.read_merged(self.target)
+        have = {(r["segment"], r["snapshot"], r["data_schema_version"]) for r in merged}
+        if not all(
             (c.segment, c.manifest.snapshot, c.manifest.data_schema_version) in have
             for c in checks
             if c.manifest is not None
-        )
+        ):
+            return False
+        leftovers = [c for c in checks if c.marker is not None]
+        if any(
+            c.marker is None
+            or c.manifest is None
+            or c.marker.get("snapshot") != c.manifest.snapshot
+            or any(n for t, n in c.counts.items() if t != SEGMENT_MARKER)
+            for c in leftovers
+        ):
+            return False
+        for c in leftovers:
+            log.info(
+                "dropping %s: merged into %s already, left by an interrupted run", self.part(c.segment), self.target
+            )
+            self.wh.drop_schema(self.part(c.segment))
+        return True
+
+    def part(self, segment: int) -> str:
+        return segment_schema(self.target, segment)
 
     def verify(self, checks: list[SegmentCheck]) -> DataSchema:
         """Every segment complete, loaded from its manifest, with equal counts, all of one data-schema."""
@@ -239,8 +270,17 @@ class Centralizer:
             return {}
         return {t: n for t, n in self.wh.counts(self.target).items() if t != MERGED_TABLE}
 
-    def swap(self) -> None:
-        """``T``→``T_backup`` (old backup dropped), ``T_loading``→``T``: one transaction; then drop segments."""
-        self.wh.swap(self.target, self.loading, self.backup)
+    def preview_swap(self) -> prod.SwapReport:
+        """What the swap will do for production's readers (read-only); refuses now if it would refuse then."""
+        try:
+            return prod.preview(self.wh, self.target, self.loading, self.live, self.grants)
+        except WarehouseError as exc:
+            raise CentralizeError(str(exc)) from None
+
+    def swap(self) -> prod.SwapReport:
+        """Old backup dropped, ``T_live``→``T_backup``, ``T_loading``→``T_live``, ``T``'s views re-pointed,
+        privileges kept: one transaction; then the emptied segment schemas are dropped."""
+        report = self.wh.swap(self.target, self.loading, self.live, self.backup, self.grants)
         for i in range(self.total):
-            self.wh.drop_schema(segment_schema(self.target, i))
+            self.wh.drop_schema(self.part(i))
+        return report

@@ -52,10 +52,14 @@ def centralize(
     redshift_block: str | None = None,
     data_bucket: str | None = None,
     cache_bucket: str | None = None,
+    grants: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Glue ``<target>_part_0 … _part_{total-1}`` into ``<target>``, keeping the previous one as ``<target>_backup``.
 
-    Refuses (changing nothing) unless every segment is present and its row counts equal its manifest.
+    Production ``<target>`` is a redshift-schema of views over ``<target>_live``: its views, and the
+    privileges readers hold on them, stay the same objects across swaps, so readers' own views keep
+    reading the new rows. Refuses (changing nothing) unless every segment is present and its row counts
+    equal its manifest, or if a reader's view depends on a production view whose columns must change.
     Unless ``approve`` is true the run pauses before the swap, showing row counts old vs new, for an
     operator to approve in the UI. Running it again when everything is merged changes nothing.
 
@@ -69,12 +73,15 @@ def centralize(
         redshift_block: Name of a RedshiftCredentials block; empty: ARM_ETL_WAREHOUSE_URL.
         data_bucket: S3 bucket of CSV parts and manifests; empty: ARM_ETL_DATA_BUCKET (observes.etl-data).
         cache_bucket: S3 bucket of cached data-schemas; empty: ARM_ETL_CACHE_BUCKET (observes.cache).
+        grants: Readers of production, as dbt's grants: {"select": ["analyst", "role:bi", "group:g", "PUBLIC"]};
+            each gets USAGE on it and SELECT on its views (new tables included). Privileges already held are
+            kept whatever this says.
     """
     log = get_run_logger()
     res = Resources(aws_credentials_block, redshift_block, data_bucket, cache_bucket)
     target = default_target(table, target_schema)
     stores = [PartStore(res.s3, res.data_bucket, table, i) for i in range(total)]
-    c = Centralizer(table, total, target, res.require_warehouse(), stores, res.schema_cache(table))
+    c = Centralizer(table, total, target, res.require_warehouse(), stores, res.schema_cache(table), grants)
 
     checks = c.inspect()
     if c.already_centralized(checks):
@@ -89,11 +96,13 @@ def centralize(
     new = c.verify_loading(checks)
     old = c.production_counts()
     data_tables = {t: n for t, n in new.items()}
+    readers = c.preview_swap()  # refuses now, before anyone is asked, if the swap would refuse
 
     if not approve:
         description = (
             f"## Approve swapping `{c.loading}` into `{target}`?\n\n{counts_table(old, data_tables)}\n\n"
-            f"The current `{target}` becomes `{c.backup}` (the previous backup is dropped)."
+            f"The current rows move to `{c.backup}` (the previous backup is dropped).\n\n"
+            + readers.markdown(target, c.backup)
         )
         decision = pause_flow_run(
             wait_for_input=Approval.with_initial_data(description=description, approve=False),
@@ -104,19 +113,31 @@ def centralize(
                 f"operator declined the swap ({decision.comment or 'no comment'}); {c.loading} is kept, "
                 f"production {target} is unchanged. Run centralization again to be asked again."
             )
-    c.swap()
+    report = c.swap()
     summary = counts_table(old, data_tables)
     create_markdown_artifact(
         markdown=f"# Centralization of `{table}` into `{target}`\n\n"
         + ("Resumed a merge in progress.\n\n" if resumed else "")
-        + summary,
+        + summary
+        + "\n\n"
+        + report.markdown(target, c.backup),
         key=artifact_key("centralization", table),
         description=f"{total} segments merged into {target}",
     )
     rows = sum(n for t, n in data_tables.items() if not t.startswith("_etl_"))
     msg = f"{target} now holds {rows} rows in {len(data_tables)} tables from {total} segments; previous in {c.backup}"
     log.info(msg)
-    return {"message": msg, "changed": True, "target": target, "counts": data_tables, "previous": old}
+    return {
+        "message": msg,
+        "changed": True,
+        "target": target,
+        "counts": data_tables,
+        "previous": old,
+        "privileges_kept": [str(p) for p in report.carried],
+        "privileges_granted": [str(p) for p in report.granted],
+        "readers_views": [f"{s}.{v}" for s, v, _ in report.dependents],
+        "stale_readers_views": [f"{s}.{v}" for s, v, _ in report.stale],
+    }
 
 
 __all__ = ["Approval", "CentralizeError", "centralize"]

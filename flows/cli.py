@@ -106,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     cen.add_argument("--total", type=int, required=True)
     cen.add_argument("--target-schema")
     cen.add_argument("--yes", action="store_true", help="approve the swap without pausing for the operator")
+    cen.add_argument(
+        "--grant-select",
+        action="append",
+        default=[],
+        metavar="GRANTEE",
+        help="a reader of production (user, role:NAME, group:NAME or PUBLIC): USAGE on it and SELECT on its views; "
+        "repeatable. Privileges readers already hold are kept without it",
+    )
     _common(cen)
 
     ref = sub.add_parser("refresh", help="full refresh: determination if stale → every segment → centralization")
@@ -302,7 +310,8 @@ def _dispatch(a: argparse.Namespace) -> int:
     if a.command == "centralize":
         from flows.centralize import centralize
 
-        out = centralize(a.table, a.total, target_schema=a.target_schema, approve=a.yes, **_blocks(a))
+        grants = {"select": a.grant_select} if a.grant_select else None
+        out = centralize(a.table, a.total, target_schema=a.target_schema, approve=a.yes, grants=grants, **_blocks(a))
         print(out["message"])
         return 0
     if a.command == "refresh":

@@ -38,6 +38,7 @@ def full_refresh(
     redshift_block: str | None = None,
     data_bucket: str | None = None,
     cache_bucket: str | None = None,
+    grants: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Refresh ``table`` end to end. Segments run as runs of ``segment_deployment`` (one per worker) when
     given, else as subflows here; any failed segment stops the refresh before centralization.
@@ -56,6 +57,7 @@ def full_refresh(
         redshift_block: Name of a RedshiftCredentials block; empty: ARM_ETL_WAREHOUSE_URL.
         data_bucket: S3 bucket of CSV parts and manifests; empty: ARM_ETL_DATA_BUCKET (observes.etl-data).
         cache_bucket: S3 bucket of cached data-schemas; empty: ARM_ETL_CACHE_BUCKET (observes.cache).
+        grants: Readers of production, as dbt's grants: {"select": ["analyst", "role:bi"]} (see centralization).
     """
     log = get_run_logger()
     blocks: dict[str, Any] = {
@@ -109,7 +111,9 @@ def full_refresh(
             + "\n  ".join(failures)
             + f"\nre-run each with `arm-etl segment --table {table} --segment I --total {total}` (it resumes)"
         )
-    out = centralize(table, total, target_schema=target_schema, approve=approve, data_bucket=data_bucket, **blocks)
+    out = centralize(
+        table, total, target_schema=target_schema, approve=approve, data_bucket=data_bucket, grants=grants, **blocks
+    )
     return {"message": out["message"], "centralization": out, "snapshot": snapshot}
 
 

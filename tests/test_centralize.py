@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from arm_etl.centralize import CentralizeError
-from arm_etl.config import backup_schema, loading_schema, segment_schema
+from arm_etl.config import backup_schema, live_schema, loading_schema, segment_schema
 from arm_etl.seed import seed_table
 from arm_etl.warehouse import Warehouse
 from arm_etl.warehouse.statement import Statement
@@ -49,7 +49,7 @@ def snapshot_rows(pg: Any, schemas: list[str]) -> dict[str, Counter[tuple[Any, .
     for schema in schemas:
         cur.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relkind = 'r'",
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'v')",
             (schema,),
         )
         for (name,) in cur.fetchall():
@@ -84,7 +84,8 @@ def test_centralize_exact_then_idempotent_then_backup(extracted: str, pg: Any) -
     out = centralize(extracted, TOTAL, target_schema=target, approve=True)
     assert out["changed"] is True
     assert snapshot_rows(pg, [target]) == expected
-    assert schemas_like(pg, target) == {target}  # segments dropped, no loading left, no backup yet
+    # segments dropped, no loading left, no backup yet; production's views over its physical redshift-schema
+    assert schemas_like(pg, target) == {target, live_schema(target)}
 
     again = centralize(extracted, TOTAL, target_schema=target, approve=True)
     assert again["changed"] is False
@@ -225,38 +226,39 @@ def test_full_refresh_twice(stack: Any, prefect_api: str, pg: Any) -> None:
 
 
 def test_a_readers_view_on_a_schema_about_to_be_dropped_is_never_dropped(extracted: str, pg: Any) -> None:
-    """A view outside arm-etl's schemas reading production is kept: after the swap it reads the backup,
-    and the next centralization, about to drop that backup, refuses naming it and drops nothing."""
+    """A view built on the physical redshift-schema behind production (not on production's views) goes
+    with it to the backup; the next centralization, about to drop that backup, refuses naming the view."""
     from arm_etl.warehouse.base import WarehouseError
     from flows.centralize import centralize
 
     target = "c_dependents"
+    live, backup = live_schema(target), backup_schema(target)
     load_segments(extracted, target)
     centralize(extracted, TOTAL, target_schema=target, approve=True)
     cur = pg.cursor()
     cur.execute('CREATE SCHEMA IF NOT EXISTS "bi_reader"')
-    cur.execute(f'CREATE VIEW "bi_reader"."v" AS SELECT count(*) AS n FROM "{target}"."_etl_merged"')
+    cur.execute(f'CREATE VIEW "bi_reader"."v" AS SELECT count(*) AS n FROM "{live}"."_etl_merged"')
     pg.commit()
 
     load_segments(extracted, target)
     centralize(extracted, TOTAL, target_schema=target, approve=True)  # the view now reads the backup
     load_segments(extracted, target)
-    before = snapshot_rows(pg, [target, backup_schema(target)])
+    before = snapshot_rows(pg, [target, backup])
     with pytest.raises(WarehouseError) as err:
         centralize(extracted, TOTAL, target_schema=target, approve=True)
     message = str(err.value)
-    assert f"refusing to drop redshift-schema {backup_schema(target)}" in message
-    assert f'"bi_reader"."v" (reads {backup_schema(target)}._etl_merged)' in message
+    assert f"refusing to drop redshift-schema {backup}" in message
+    assert f'"bi_reader"."v" (reads {backup}._etl_merged)' in message
     assert "nothing was dropped" in message
-    cur.execute(f'SELECT (SELECT n FROM bi_reader.v) = (SELECT count(*) FROM "{backup_schema(target)}"."_etl_merged")')
+    cur.execute(f'SELECT (SELECT n FROM bi_reader.v) = (SELECT count(*) FROM "{backup}"."_etl_merged")')
     assert cur.fetchone() == (True,)  # the view still exists, reading the backup's progress rows
-    assert snapshot_rows(pg, [target, backup_schema(target)]) == before  # production and backup untouched
+    assert snapshot_rows(pg, [target, backup]) == before  # production and backup untouched
     assert loading_schema(target) in schemas_like(pg, target)  # the merged loading schema is kept for a re-run
     cur.execute('DROP VIEW "bi_reader"."v"')
     pg.commit()
     done = centralize(extracted, TOTAL, target_schema=target, approve=True)
     assert done["changed"] is True
-    assert schemas_like(pg, target) == {target, backup_schema(target)}
+    assert schemas_like(pg, target) == {target, live, backup}
 
 
 def test_a_readers_view_on_a_segment_schema_stops_the_segment_load(extracted: str, pg: Any) -> None:
@@ -276,3 +278,39 @@ def test_a_readers_view_on_a_segment_schema_stops_the_segment_load(extracted: st
     assert cur.fetchone() == (1,)
     cur.execute('DROP VIEW "bi_reader"."seg"')
     pg.commit()
+
+
+def test_a_crash_after_the_swap_leaves_segments_a_rerun_drops_without_swapping_again(
+    extracted: str, pg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The swap commits, then the emptied segment schemas are dropped one by one: a crash in between leaves
+    them (empty, recorded in production). The re-run drops them and swaps nothing: the backup stays the
+    previous production, not a second copy of this one."""
+    from flows.centralize import centralize
+
+    target = "c_leftover"
+    load_segments(extracted, target)
+    centralize(extracted, TOTAL, target_schema=target, approve=True)
+    first = snapshot_rows(pg, [target])
+    load_segments(extracted, target)
+    real_drop = Warehouse.drop_schema
+
+    def crash(self: Warehouse, schema: str) -> None:
+        if schema == segment_schema(target, 1):
+            raise RuntimeError("host terminated (injected)")
+        real_drop(self, schema)
+
+    monkeypatch.setattr(Warehouse, "drop_schema", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        centralize(extracted, TOTAL, target_schema=target, approve=True)
+    monkeypatch.setattr(Warehouse, "drop_schema", real_drop)
+    left = {segment_schema(target, 1), segment_schema(target, 2)}
+    assert schemas_like(pg, target) == {target, live_schema(target), backup_schema(target), *left}
+    assert not any(snapshot_rows(pg, sorted(left)).values())  # emptied by the merge
+    backup = snapshot_rows(pg, [backup_schema(target)])
+
+    again = centralize(extracted, TOTAL, target_schema=target, approve=True)
+    assert again["changed"] is False and "nothing to do" in again["message"]
+    assert schemas_like(pg, target) == {target, live_schema(target), backup_schema(target)}
+    assert snapshot_rows(pg, [backup_schema(target)]) == backup  # no second swap
+    assert snapshot_rows(pg, [target]) == first
