@@ -29,6 +29,9 @@ from arm_etl.warehouse.bookkeeping import MERGED_COLUMNS, MERGED_TABLE, SEGMENT_
 log = logging.getLogger("arm_etl.centralize")
 
 
+SEGMENT_DEPLOYMENT = "segment-etl/segment-etl"  # prefect.yaml: flow name / deployment name
+
+
 class CentralizeError(ArmEtlError):
     """Centralization refused or failed before anything destructive; the message says what to run."""
 
@@ -114,7 +117,7 @@ class Centralizer:
             checks.append(check)
         return checks
 
-    def already_centralized(self, checks: list[SegmentCheck]) -> bool:
+    def already_centralized(self, checks: list[SegmentCheck], drop_leftovers: bool = True) -> bool:
         """Production holds exactly the segments' completed manifests, and no segment waits to merge.
 
         A segment redshift-schema still there after its merge (a crash between the swap and the drops)
@@ -140,7 +143,7 @@ class Centralizer:
             for c in leftovers
         ):
             return False
-        for c in leftovers:
+        for c in leftovers if drop_leftovers else []:
             log.info(
                 "dropping %s: merged into %s already, left by an interrupted run", self.part(c.segment), self.target
             )
@@ -150,53 +153,51 @@ class Centralizer:
     def part(self, segment: int) -> str:
         return segment_schema(self.target, segment)
 
+    def remedy(self, segment: int, extra: Mapping[str, Any]) -> str:
+        """What to run, in the operator's terms: the deployment run with its parameters, and the CLI command."""
+        params = {"table": self.table, "segment": segment, "total": self.total, **extra}
+        shown = ", ".join(f"{k}={v}" for k, v in params.items())
+        flags = "".join(f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in extra.items())
+        return f"run `{self.cmd(segment, flags)}`, or start deployment {SEGMENT_DEPLOYMENT} with {shown}"
+
+    def problem(self, c: SegmentCheck, latest_version: str) -> tuple[str, dict[str, Any]] | None:
+        """Why segment ``c`` cannot be centralized yet, and the segment run's extra parameters that fix it."""
+        m = c.manifest
+        if m is None:
+            return "no manifest (never extracted)", {}
+        if not m.complete:
+            return f"upload incomplete ({len(m.chunks)} chunks)", {}
+        if structure(m.data_schema_version) != structure(latest_version):
+            return (
+                f"extracted with data-schema {m.data_schema_version}, whose columns differ from the latest "
+                f"{latest_version}",
+                {"fresh": True},
+            )
+        if c.merged_tables and c.done(list(m.table_rows())):
+            return None
+        load = {"phases": "load"}
+        if c.marker is None:
+            return f"schema {self.part(c.segment)} missing (a load reloads the completed upload, no scan)", load
+        if c.marker.get("snapshot") != m.snapshot or c.marker.get("data_schema_version") != m.data_schema_version:
+            return f"loaded from snapshot {c.marker.get('snapshot')} but the manifest is {m.snapshot}", load
+        short = [
+            f"{t} {c.counts.get(t, 0)}/{n}"
+            for t, n in sorted(m.table_rows().items())
+            if c.counts.get(t, 0) != n and t not in c.merged_tables | c.unrecorded
+        ]
+        if short:
+            return f"row counts differ from its manifest ({', '.join(short)})", load
+        return None
+
     def verify(self, checks: list[SegmentCheck]) -> DataSchema:
         """Every segment complete, loaded from its manifest, with equal counts, all of one data-schema."""
         latest = self.cache.require()
         problems: list[str] = []
-        versions = set()
+        versions = {c.manifest.data_schema_version for c in checks if c.manifest is not None and c.manifest.complete}
         for c in checks:
-            m = c.manifest
-            if m is None:
-                problems.append(f"segment {c.segment}: no manifest (never extracted) → run `{self.cmd(c.segment)}`")
-                continue
-            if not m.complete:
-                problems.append(
-                    f"segment {c.segment}: upload incomplete ({len(m.chunks)} chunks) → run `{self.cmd(c.segment)}`"
-                )
-                continue
-            versions.add(m.data_schema_version)
-            if structure(m.data_schema_version) != structure(latest.version):
-                problems.append(
-                    f"segment {c.segment}: extracted with data-schema {m.data_schema_version}, whose columns differ "
-                    f"from the latest {latest.version} → run `{self.cmd(c.segment, ' --fresh')}`"
-                )
-                continue
-            if c.merged_tables and c.done(list(m.table_rows())):
-                continue
-            if c.marker is None:
-                problems.append(
-                    f"segment {c.segment}: schema {segment_schema(self.target, c.segment)} missing → "
-                    f"run `{self.cmd(c.segment, ' --phases load')}` (reloads the completed upload, no scan)"
-                )
-                continue
-            if c.marker.get("snapshot") != m.snapshot or c.marker.get("data_schema_version") != m.data_schema_version:
-                problems.append(
-                    f"segment {c.segment}: loaded from snapshot {c.marker.get('snapshot')} but the manifest is "
-                    f"{m.snapshot} → run `{self.cmd(c.segment, ' --phases load')}`"
-                )
-                continue
-            expected = m.table_rows()
-            short = [
-                f"{t} {c.counts.get(t, 0)}/{n}"
-                for t, n in sorted(expected.items())
-                if c.counts.get(t, 0) != n and t not in c.merged_tables | c.unrecorded
-            ]
-            if short:
-                problems.append(
-                    f"segment {c.segment}: row counts differ from its manifest ({', '.join(short)}) → "
-                    f"run `{self.cmd(c.segment, ' --phases load')}`"
-                )
+            found = self.problem(c, latest.version)
+            if found is not None:
+                problems.append(f"segment {c.segment}: {found[0]} → {self.remedy(c.segment, found[1])}")
         if problems:
             raise CentralizeError(
                 f"centralization of {self.table} into {self.target} refused; nothing was changed:\n  "

@@ -12,6 +12,7 @@ from prefect.input import RunInput
 
 from arm_etl.centralize import CentralizeError, Centralizer, SegmentCheck
 from arm_etl.config import target_schema as default_target
+from arm_etl.status import status
 from arm_etl.upload import PartStore
 from flows.resources import Resources
 from flows.retries import retry_transient
@@ -89,7 +90,16 @@ def centralize(
         log.info(msg)
         return {"message": msg, "changed": False, "target": target}
 
-    c.verify(checks)
+    try:
+        c.verify(checks)
+    except CentralizeError:
+        # The refusal's remedies, one row per segment, where the operator is looking (the run's artifacts).
+        create_markdown_artifact(
+            markdown=f"# Centralization of `{table}` refused: nothing was changed\n\n" + status(c, checks).markdown(),
+            key=artifact_key("centralization-status", table),
+            description=f"why {target} was not centralized, and what to run",
+        )
+        raise
     resumed = c.prepare(checks)
     for check in checks:
         merge_segment(c, check)

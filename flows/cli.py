@@ -116,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(cen)
 
+    st = sub.add_parser(
+        "status",
+        help="read-only: would centralization proceed? one row per segment, with what to run (exit 0 yes, 1 no)",
+        description="Read every segment's manifest in S3 and redshift-schema, as centralization would, and print "
+        "one row per segment (manifest, snapshot, data-schema, upload complete, loaded, counts match), what to "
+        "run for each segment not ready (the deployment run and the CLI command), and whether centralization "
+        "would proceed. Changes nothing. Exit 0 when it would proceed (or has nothing to do), 1 when not.",
+    )
+    st.add_argument("--table", required=True, help="DynamoDB source table")
+    st.add_argument("--total", type=int, required=True, help="number of segments the table was extracted in")
+    st.add_argument("--target-schema", help="production redshift-schema (default dynamodb_<table>)")
+    _common(st)
+
     ref = sub.add_parser("refresh", help="full refresh: determination if stale → every segment → centralization")
     ref.add_argument("--table", required=True)
     ref.add_argument("--total", type=int, required=True)
@@ -241,6 +254,22 @@ def _blocks(a: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _status(a: argparse.Namespace) -> int:
+    from arm_etl.centralize import Centralizer
+    from arm_etl.config import target_schema
+    from arm_etl.status import status
+    from arm_etl.upload import PartStore
+    from flows.resources import Resources
+
+    res = Resources(a.aws_credentials_block, a.redshift_block, a.data_bucket, a.cache_bucket)
+    stores = [PartStore(res.s3, res.data_bucket, a.table, i) for i in range(a.total)]
+    target = target_schema(a.table, a.target_schema)
+    c = Centralizer(a.table, a.total, target, res.require_warehouse(), stores, res.schema_cache(a.table))
+    report = status(c)
+    print(report.text(), end="")
+    return 0 if report.would_proceed else 1
+
+
 def _quiet_defaults() -> None:
     """Before Prefect is imported: no analytics, and room for a slow machine to start the local API."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -314,6 +343,8 @@ def _dispatch(a: argparse.Namespace) -> int:
         out = centralize(a.table, a.total, target_schema=a.target_schema, approve=a.yes, grants=grants, **_blocks(a))
         print(out["message"])
         return 0
+    if a.command == "status":
+        return _status(a)
     if a.command == "refresh":
         from flows.refresh import full_refresh
 

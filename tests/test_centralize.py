@@ -121,6 +121,17 @@ def test_missing_and_short_segments_refuse_without_changes(extracted: str, pg: A
     assert f"arm-etl segment --table {extracted} --segment 1 --total 3 --phases load" in msg
     assert "segment 2: row counts differ from its manifest (fin " in msg
     assert "segment 0" not in msg
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.schema import artifact_key
+
+    key = artifact_key("centralization-status", extracted)
+    with get_client(sync_client=True) as client:
+        (latest, *_) = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    table = str(latest.data)
+    assert table.startswith(f"# Centralization of `{extracted}` refused: nothing was changed")
+    assert "| 1 | yes |" in table and "| 2 | yes |" in table and "would refuse: segment(s) [1, 2] not ready" in table
     assert schemas_like(pg, target) == {segment_schema(target, 0), segment_schema(target, 2)}
     assert snapshot_rows(pg, [segment_schema(target, 0), segment_schema(target, 2)]) == before
 
