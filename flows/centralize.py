@@ -27,7 +27,12 @@ class Approval(RunInput):
 
 
 @task(
-    name="merge-segment", retries=1, retry_delay_seconds=[10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE
+    name="merge-segment",
+    task_run_name="merge-seg{check.segment}",
+    retries=1,
+    retry_delay_seconds=[10],
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
 )
 def merge_segment(c: Centralizer, check: SegmentCheck) -> dict[str, int]:
     """Move one segment's tables into the loading schema; progress is recorded per table, exactly once."""
@@ -42,7 +47,7 @@ def counts_table(old: dict[str, int], new: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
-@flow(name="centralization")
+@flow(name="centralization", flow_run_name="{table}-centralize-{total}")
 def centralize(
     table: str,
     total: int,

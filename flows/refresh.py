@@ -23,7 +23,7 @@ def schema_age(res: Resources, table: str) -> timedelta | None:
     return datetime.now(UTC) - datetime.fromisoformat(cached.created_at)
 
 
-@flow(name="full-refresh")
+@flow(name="full-refresh", flow_run_name="{table}-refresh-{total}")
 def full_refresh(
     table: str,
     total: int,

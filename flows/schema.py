@@ -72,7 +72,11 @@ def summary_text(schema: DataSchema) -> str:
     return "\n".join(out)
 
 
-@flow(name="data-schema-determination", task_runner=ThreadPoolTaskRunner(max_workers=8))  # type: ignore[arg-type]
+@flow(
+    name="data-schema-determination",
+    flow_run_name="{table}-data-schema",
+    task_runner=ThreadPoolTaskRunner(max_workers=8),  # type: ignore[arg-type]
+)
 def determine_schema(
     table: str,
     total: int = 4,

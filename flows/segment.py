@@ -45,7 +45,12 @@ def run_phase(pipeline: Pipeline, phase: str) -> None:
 
 
 @task(
-    name="finish-load", retries=1, retry_delay_seconds=[10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE
+    name="finish-load",
+    task_run_name="finish-load-seg{run.o.segment}",
+    retries=1,
+    retry_delay_seconds=[10],
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
 )
 def finish_load(run: SegmentRun) -> dict[str, int]:
     """Verify staging counts against the manifest, then swap staging in (Redshift: the COPYs run here)."""
@@ -65,7 +70,11 @@ def default_snapshot() -> str:
     return snapshot_for(scheduled, datetime.now(UTC))
 
 
-@flow(name="segment-etl", task_runner=ThreadPoolTaskRunner(max_workers=12))  # type: ignore[arg-type]
+@flow(
+    name="segment-etl",
+    flow_run_name="{table}-seg{segment}of{total}",
+    task_runner=ThreadPoolTaskRunner(max_workers=12),  # type: ignore[arg-type]
+)
 def segment_etl(
     table: str,
     segment: int,

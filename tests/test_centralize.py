@@ -325,3 +325,22 @@ def test_a_crash_after_the_swap_leaves_segments_a_rerun_drops_without_swapping_a
     assert schemas_like(pg, target) == {target, live_schema(target), backup_schema(target)}
     assert snapshot_rows(pg, [backup_schema(target)]) == backup  # no second swap
     assert snapshot_rows(pg, [target]) == first
+
+
+def test_runs_are_named_for_what_they_do(extracted: str, pg: Any) -> None:
+    """Run names from templates, not Prefect's random adjectives: an operator finds a segment's run by name."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, TaskRunFilter, TaskRunFilterName
+
+    from flows.centralize import centralize
+
+    target = "c_names"
+    load_segments(extracted, target)
+    centralize(extracted, TOTAL, target_schema=target, approve=True)
+    flows = [f"{extracted}-seg{i}of{TOTAL}" for i in range(TOTAL)] + [f"{extracted}-centralize-{TOTAL}"]
+    tasks = [f"merge-seg{i}" for i in range(TOTAL)] + [f"finish-load-seg{i}" for i in range(TOTAL)]
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=flows)))
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=tasks)))
+    assert {r.name for r in runs} == set(flows)
+    assert {r.name for r in task_runs} == set(tasks)
