@@ -281,7 +281,7 @@ class Centralizer:
     def swap(self) -> prod.SwapReport:
         """Old backup dropped, ``T_live``→``T_backup``, ``T_loading``→``T_live``, ``T``'s views re-pointed,
         privileges kept: one transaction; then the emptied segment schemas are dropped."""
-        report = self.wh.swap(self.target, self.loading, self.live, self.backup, self.grants)
+        report = prod.swap(self.wh, self.target, self.loading, self.live, self.backup, self.grants)
         for i in range(self.total):
             self.wh.drop_schema(self.part(i))
         return report

@@ -89,8 +89,10 @@ def status(c: Centralizer, checks: Sequence[SegmentCheck] | None = None) -> Stat
         m = check.manifest
         found = None if done else c.problem(check, latest)
         merged = bool(check.merged_tables) or done
-        counts_ok = m is not None and (
-            merged or all(check.counts.get(t, 0) == n for t, n in m.table_rows().items() if t not in check.unrecorded)
+        counts_ok = merged or (
+            m is not None
+            and check.marker is not None
+            and all(check.counts.get(t, 0) == n for t, n in m.table_rows().items() if t not in check.unrecorded)
         )
         rows.append(
             SegmentStatus(
@@ -100,7 +102,7 @@ def status(c: Centralizer, checks: Sequence[SegmentCheck] | None = None) -> Stat
                 data_schema_version=m.data_schema_version if m is not None else "",
                 complete=m is not None and m.complete,
                 loaded=check.marker is not None or merged,
-                counts_match=(counts_ok and check.marker is not None) or merged,
+                counts_match=counts_ok,
                 problem=found[0] if found else None,
                 remedy=c.remedy(check.segment, found[1]) if found else None,
             )

@@ -167,7 +167,7 @@ def wh(stack: Any) -> PostgresWarehouse:
 
 
 def swap(wh: PostgresWarehouse, target: str, grants: dict[str, list[str]] | None = None) -> prod.SwapReport:
-    return wh.swap(target, loading_schema(target), live_schema(target), backup_schema(target), grants)
+    return prod.swap(wh, target, loading_schema(target), live_schema(target), backup_schema(target), grants)
 
 
 def view_columns(pg: Any, schema: str, name: str) -> list[str]:

@@ -38,7 +38,7 @@ from arm_etl.warehouse.statement import Statement
 
 if TYPE_CHECKING:
     from arm_etl.warehouse.auth import CredentialProvider
-    from arm_etl.warehouse.production import Grantee, SwapReport
+    from arm_etl.warehouse.production import Grantee
 
 log = logging.getLogger("arm_etl.warehouse")
 
@@ -384,20 +384,6 @@ class Warehouse(ABC):
         with self.transaction() as cur:
             self.drop_schema_in(cur, target)
             self.execute(cur, self.rename_statement(staging, target))
-
-    def swap(
-        self,
-        production: str,
-        loading: str,
-        live: str,
-        backup: str,
-        grants: Mapping[str, Sequence[str]] | None = None,
-    ) -> SwapReport:
-        """``live``→``backup`` (old backup dropped), ``loading``→``live``, ``production``'s views re-pointed at
-        it, readers' privileges kept: one transaction (:mod:`.production`)."""
-        from arm_etl.warehouse import production as prod
-
-        return prod.swap(self, production, loading, live, backup, grants)
 
     def mark_segment(self, schema: str, marker: SegmentMarker) -> None:
         with self.transaction() as cur:

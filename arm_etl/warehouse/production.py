@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from arm_etl.config import live_schema
 from arm_etl.warehouse import redshift_sql
 from arm_etl.warehouse.base import WarehouseError
 from arm_etl.warehouse.statement import Statement
@@ -136,7 +137,7 @@ class SwapReport:
         lines = [f"## For readers of `{target}`", ""]
         if self.layout_before == "tables":
             lines.append(
-                f"Production `{target}` was a redshift-schema of tables; it is now views over `{target}_live` "
+                f"Production `{target}` was a redshift-schema of tables; it is now views over `{live_schema(target)}` "
                 "(done once). "
             )
         views = [("re-pointed (same object)", self.replaced), ("recreated (columns changed)", self.recreated)]
@@ -305,10 +306,10 @@ def grant_statement(wh: Warehouse, schema: str, p: Privilege) -> Statement:
 
 def read_state(wh: Warehouse, cur: Any, target: str, live: str) -> ProductionState:
     """Production's layout, columns, privileges and readers' views, inside the caller's transaction."""
-    relations = _fetch(wh, cur, wh.relations_statement(), target)
     live_exists = bool(_fetch(wh, cur, wh.schema_exists_statement(), live))
     if not _fetch(wh, cur, wh.schema_exists_statement(), target):
         return ProductionState("absent", live_exists, {}, [], [])
+    relations = _fetch(wh, cur, wh.relations_statement(), target)
     layout: Layout = "views" if relations and all(bool(v) for _, v in relations) else "tables"
     if not relations:
         layout = "views" if live_exists else "tables"

@@ -85,8 +85,8 @@ def centralization_script(wh: Warehouse, ds: DataSchema, target: str, total: int
     live = live_schema(target)
     yield f"-- swap (one transaction): {live} -> {backup}, {loading} -> {live}, {target}'s views re-pointed"
     yield "-- read production: its relations, columns, privileges and readers' views; the loading columns"
-    yield wh.relations_statement()
     yield wh.schema_exists_statement()
+    yield wh.relations_statement()
     yield wh.schema_privileges_statement()
     yield wh.relation_privileges_statement()
     yield wh.dependents_statement()
