@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from arm_etl.config import require_table
 from arm_etl.dataschema import DataSchema, diff
 from arm_etl.determination import infer_segment, settings
 from arm_etl.extract import describe_keys
@@ -17,6 +18,7 @@ from arm_etl.limits import READ_LIMIT
 from arm_etl.names import REDSHIFT_MAX_BYTES
 from arm_etl.routing import Router
 from deployments.limits import occupy
+from flows.logs import route_core_logs
 from flows.resources import Resources
 from flows.retries import retry_transient
 
@@ -104,6 +106,8 @@ def determine_schema(
         cache_bucket: S3 bucket of cached data-schemas; empty: ARM_ETL_CACHE_BUCKET (observes.cache).
     """
     log = get_run_logger()
+    route_core_logs()
+    table = require_table(table)
     res = Resources(aws_credentials_block, redshift_block, cache_bucket=cache_bucket)
     keys, approx = describe_keys(res.dynamodb, table)
     cache = res.schema_cache(table)

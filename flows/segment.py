@@ -8,23 +8,26 @@ the number of chunks.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import time
+from contextlib import nullcontext, suppress
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from arm_etl.config import snapshot_for
+from arm_etl.config import require_table, snapshot_for
 from arm_etl.config import target_schema as default_target
 from arm_etl.limits import LOAD_LIMIT, READ_LIMIT
 from arm_etl.memory import limit_malloc_arenas
 from arm_etl.pipeline import Pipeline, Progress
+from arm_etl.report import SegmentReport
 from arm_etl.segment import RunOptions, SegmentError, SegmentRun
 from arm_etl.upload import PartStore
 from deployments.limits import occupy
+from flows.logs import route_core_logs
 from flows.resources import Resources
 from flows.retries import retry_transient
 from flows.schema import artifact_key
@@ -59,7 +62,7 @@ def finish_load(run: SegmentRun) -> dict[str, int]:
 
 
 _LIMITS = {"extract": READ_LIMIT, "load": LOAD_LIMIT}
-PROGRESS_STEP = 20.0  # percentage points between two updates of the progress artifact
+PROGRESS_STEP = 20.0  # percentage points between two updates of the progress artifact (during the pipeline)
 
 
 def default_snapshot() -> str:
@@ -119,6 +122,9 @@ def segment_etl(
         cache_bucket: S3 bucket of cached data-schemas; empty: ARM_ETL_CACHE_BUCKET (observes.cache).
     """
     log = get_run_logger()
+    route_core_logs()
+    table = require_table(table)
+    started = time.monotonic()
     limit_malloc_arenas()  # before the phase threads start: RSS then stays flat however large the segment
     res = Resources(aws_credentials_block, redshift_block, data_bucket, cache_bucket)
     target = default_target(table, target_schema)
@@ -139,66 +145,107 @@ def segment_etl(
     loading = phases != "extract"
     warehouse = res.require_warehouse() if loading else res.warehouse
     run = SegmentRun(options, res.dynamodb, store, res.schema_cache(table), warehouse)
-    mode = run.prepare()
-    manifest = run.manifest
-    assert manifest is not None
-    if phases == "load" and mode != "load":
-        raise SegmentError(
-            f"segment {segment} of {table}: --phases load needs a completed upload for snapshot {options.snapshot}, "
-            f"but the manifest is {'incomplete' if manifest.chunks else 'absent'}: run the segment without --phases"
-        )
-    log.info(
-        "segment %d/%d of %s: %s (snapshot %s, data-schema %s)",
-        segment,
-        total,
-        table,
-        mode,
-        options.snapshot,
-        manifest.data_schema_version,
-    )
-
-    if loading:
-        run.begin_load()
-    _pipeline(run, max_in_flight, loading)
     counts: dict[str, int] = {}
-    if loading:
-        counts = finish_load.submit(run).result()
-    summary = _summary(run, mode, counts)
-    create_table_artifact(
-        table=summary["tables"],
-        key=artifact_key(f"segment-{segment}", table),
-        description=f"segment {segment}/{total} of {table}: {mode}, snapshot {options.snapshot}",
-    )
+
+    def report(error: BaseException | None = None) -> SegmentReport:
+        """Written on success and on failure alike: the artifact is where the operator looks first."""
+        r = SegmentReport(
+            options,
+            run.final,
+            run.mode,
+            run.manifest,
+            run.stats,
+            run.scanner.throttle,
+            counts,
+            time.monotonic() - started,
+            f"{type(error).__name__}: {error}" if error else None,
+        )
+        create_markdown_artifact(
+            markdown=r.markdown(),
+            key=artifact_key(f"segment-{segment}", table),
+            description=f"segment {segment}/{total} of {table}: {r.status}, {run.mode or 'not started'}, "
+            f"snapshot {options.snapshot}",
+        )
+        return r
+
+    try:
+        mode = run.prepare()
+        manifest = run.manifest
+        assert manifest is not None
+        if phases == "load" and mode != "load":
+            raise SegmentError(
+                f"segment {segment} of {table}: --phases load needs a completed upload for snapshot "
+                f"{options.snapshot}, but the manifest is {'incomplete' if manifest.chunks else 'absent'}: "
+                "run the segment without --phases"
+            )
+        log.info(
+            "segment %d/%d of %s: %s (snapshot %s, data-schema %s)",
+            segment,
+            total,
+            table,
+            mode,
+            options.snapshot,
+            manifest.data_schema_version,
+        )
+        if loading:
+            run.begin_load()
+        progress = _pipeline(run, max_in_flight, loading)
+        if loading:
+            counts.update(finish_load.submit(run).result())
+        progress.done()
+    except Exception as exc:
+        with suppress(Exception):  # the run's own error is the one to raise, not a failed artifact write
+            report(exc)
+        raise
+    summary = report().to_dict()
     log.info("segment %d of %s done: %s", segment, table, summary["totals"])
     return summary
 
 
-def _pipeline(run: SegmentRun, max_in_flight: int, loading: bool) -> None:
-    """The four phases as four concurrent tasks over the whole segment (``arm_etl.pipeline``).
+class LoadProgress:
+    """The run's progress bar: the pipeline fills 0–90 %, the finish (Redshift's COPYs, the swap) the rest.
 
-    Progress is the share of the approximate item count whose rows are loaded (in S3 when not loading),
-    updated at most every 5 s and only in steps of 20 %: at most 5 updates per run, however many
-    chunks it has and however long it takes (every update is a request to the Prefect API).
+    The share is of the approximate item count whose rows are loaded (in S3 when not loading), updated
+    only in steps of ``PROGRESS_STEP``: at most 6 updates per run however many chunks it has (every
+    update is a request to the Prefect API).
     """
-    approx = _approx_items(run)
-    progress_id: Any = create_progress_artifact(
-        progress=0.0, description="share of the segment's approximate item count loaded"
-    )
-    shown = [0.0]
 
-    def report(p: Progress) -> None:
-        share = min(99.0, 100.0 * p.done / approx) if approx else 50.0
-        if progress_id is not None and share - shown[0] >= PROGRESS_STEP:
-            shown[0] = share
-            update_progress_artifact(progress_id, share)
+    PIPELINE_SHARE = 90.0
 
-    pipeline = Pipeline(run, max_in_flight=max_in_flight, loading=loading, on_progress=report)
+    def __init__(self, approx_items: int) -> None:
+        self.approx = approx_items
+        self.shown = 0.0
+        self.id: Any = create_progress_artifact(
+            progress=0.0, description="share of the segment's approximate item count loaded, finish included"
+        )
+
+    def _show(self, share: float) -> None:
+        if self.id is not None:
+            self.shown = share
+            update_progress_artifact(self.id, share)
+
+    def on_pipeline(self, p: Progress) -> None:
+        share = self.PIPELINE_SHARE * min(1.0, p.done / self.approx) if self.approx else 0.0
+        if share - self.shown >= PROGRESS_STEP:
+            self._show(share)
+
+    def pipeline_done(self) -> None:
+        self._show(self.PIPELINE_SHARE)
+
+    def done(self) -> None:
+        self._show(100.0)
+
+
+def _pipeline(run: SegmentRun, max_in_flight: int, loading: bool) -> LoadProgress:
+    """The four phases as four concurrent tasks over the whole segment (``arm_etl.pipeline``)."""
+    progress = LoadProgress(_approx_items(run))
+    pipeline = Pipeline(run, max_in_flight=max_in_flight, loading=loading, on_progress=progress.on_pipeline)
     futures = [run_phase.submit(pipeline, phase) for phase in pipeline.phases]
     for f in futures:
         f.wait()
     pipeline.raise_first()
-    if progress_id is not None:
-        update_progress_artifact(progress_id, 100.0)
+    progress.pipeline_done()
+    return progress
 
 
 def _approx_items(run: SegmentRun) -> int:
@@ -210,49 +257,6 @@ def _approx_items(run: SegmentRun) -> int:
     except Exception:
         return 0
     return max(1, count // max(1, run.o.total))
-
-
-def _summary(run: SegmentRun, mode: str, counts: dict[str, int]) -> dict[str, Any]:
-    m = run.manifest
-    assert m is not None
-    rows = m.table_rows()
-    nbytes = m.table_bytes()
-    parts: dict[str, int] = {}
-    for p in m.parts():
-        parts[p.table] = parts.get(p.table, 0) + 1
-    rejects = m.rejects()
-    by_table = m.reject_tables()
-    tables = [
-        {
-            "table": t,
-            "rows": rows.get(t, 0),
-            "bytes": nbytes.get(t, 0),
-            "parts": parts.get(t, 0),
-            "rejects": by_table.get(t, 0),
-            "loaded": counts.get(t),
-        }
-        for t in sorted(rows.keys() | by_table.keys())
-    ]
-    return {
-        "table": run.o.table,
-        "segment": run.o.segment,
-        "schema": run.final,
-        "mode": mode,
-        "snapshot": m.snapshot,
-        "data_schema_version": m.data_schema_version,
-        "tables": tables,
-        "rejects": rejects,
-        "totals": {
-            "items": m.items,
-            "rows": sum(rows.values()),
-            "rejects": sum(rejects.values()),
-            "chunks": len(m.chunks),
-            "chunks_reused": run.stats.chunks_reused,
-            "chunks_extracted": run.stats.chunks_extracted,
-            "items_extracted": run.stats.items_extracted,
-        },
-        "phase_seconds": {k: round(v, 3) for k, v in run.stats.phase_seconds.items()},
-    }
 
 
 if __name__ == "__main__":

@@ -137,6 +137,13 @@ def run_segment(segment: int, snapshot: str, **extra: Any) -> dict[str, Any]:
     return segment_etl(TABLE, segment, TOTAL, target_schema=TARGET, snapshot=snapshot, **{**RUN, **extra})
 
 
+def run_segment_state(segment: int, snapshot: str) -> Any:
+    """The run's final Prefect state (``return_state``), for tests that read the run back from the API."""
+    from flows.segment import segment_etl
+
+    return segment_etl(TABLE, segment, TOTAL, target_schema=TARGET, snapshot=snapshot, return_state=True, **RUN)
+
+
 @pytest.fixture(scope="module")
 def killed(source: Source, stack: Any, prefect_api: str) -> Iterator[dict[str, Killed]]:
     """Every segment SIGKILL run, started together (they own different segments) to share start-up time."""
@@ -475,15 +482,83 @@ def test_throttled_segment_flow_finishes_exact(
     fast_botocore_backoff(monkeypatch)
     hook = ScanThrottler(first=3, count=8)
     hook_flow_clients(monkeypatch, "before-send.dynamodb.Scan", hook)
-    with caplog.at_level(logging.WARNING, logger="arm_etl.extract"):
-        out = run_segment(source.seg["throttle"], "throttled")
-    assert out["mode"] == "fresh"
+    from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
+
+    with (
+        caplog.at_level(logging.WARNING, logger="arm_etl.extract"),
+        temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: True}),  # off elsewhere in the suite
+    ):
+        state = run_segment_state(source.seg["throttle"], "throttled")
+    out = state.result()
+    assert out["mode"] == "fresh" and out["status"] == "completed"
     assert sum(t for _, t in hook.calls) == 8
     hook.check_same_page()
     warnings = [r.getMessage() for r in caplog.records if r.name == "arm_etl.extract"]
     assert len(warnings) == 1 and f"segment {source.seg['throttle']} throttled" in warnings[0]
     problems = source.problems(pg, source.seg["throttle"], "throttled")
     assert not problems, "\n".join(problems)
+    # the operator sees the wait: in the flow run's logs (the core's logger) and in the run's artifact
+    run_id = state.state_details.flow_run_id
+    assert out["throttle"]["waits"] == 1 and out["throttle"]["seconds"] > 0
+    assert warnings[0] in run_logs(run_id, "arm_etl.extract")
+    artifact = run_artifact(run_id, f"segment-{source.seg['throttle']}-{TABLE}")
+    assert f"# Segment {source.seg['throttle']}/{TOTAL} of `{TABLE}`: completed" in artifact
+    assert f"- DynamoDB throttling: 1 waits, {out['throttle']['seconds']:.1f} s" in artifact
+
+
+def run_logs(flow_run_id: Any, logger: str, deadline_s: float = 20) -> list[str]:
+    """The messages of ``logger`` in a flow run's logs, read back from the Prefect API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    end = time.monotonic() + deadline_s
+    with get_client(sync_client=True) as client:
+        while True:  # logs are sent in batches, a moment after the run ends
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            found = [log.message for log in logs if log.name == logger]
+            if found or time.monotonic() > end:
+                return found
+            time.sleep(0.5)
+
+
+def run_artifact(flow_run_id: Any, key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+            )
+        )
+    return str(artifact.data)
+
+
+@pytest.mark.slow
+def test_a_failed_segment_run_leaves_its_summary_artifact(source: Source, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 refusing the third part (403, terminal: not retried) fails the run; its artifact says so, with the
+    error and what the run had committed, so an operator sees why without opening the logs."""
+    puts: list[str] = []
+
+    def on_put(request: Any, **_: Any) -> Any:
+        url = request.url.split("?")[0]
+        if not url.endswith(".csv.gz"):
+            return None
+        puts.append(url)
+        return faults.s3_error(request.url, 403, "AccessDenied") if len(puts) == 3 else None
+
+    hook_flow_clients(monkeypatch, "before-send.s3.PutObject", on_put)
+    segment = source.seg["throttle"]  # its own checks ran above; this run replaces its manifest
+    state = run_segment_state(segment, "denied")
+    assert state.is_failed()
+    artifact = run_artifact(state.state_details.flow_run_id, f"segment-{segment}-{TABLE}")
+    lines = artifact.splitlines()
+    assert lines[0] == f"# Segment {segment}/{TOTAL} of `{TABLE}`: failed"
+    assert lines[2].startswith("**Error:** ") and "AccessDenied" in lines[2]
+    assert lines[4].startswith("- mode **fresh**, snapshot `denied`")
+    committed = source.store(segment).read_manifest()
+    assert committed is not None and not committed.complete
+    assert f"- {committed.items} items in {len(committed.chunks)} chunks (0 resumed" in artifact
 
 
 # ------------------------------------------------------------------------------------------ centralization
