@@ -1,4 +1,8 @@
-"""``arm-etl``: the command line over the flows (same as ``python -m flows``)."""
+"""``arm-etl``: the command line over the flows (same as ``python -m flows``).
+
+The flow-backed subcommands (schema, segment, centralize, refresh) are generated from the flows' signatures
+and docstrings (:mod:`flows.options`); the tables below hold only what differs from a parameter's own flag.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,15 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from flows.options import WHERE_TITLE, FlowCommand, grant_options, routing_options, yes_option
+
+WHERE_HELP = {
+    "aws_credentials_block": "name of a prefect-aws AwsCredentials block (else boto3's environment)",
+    "redshift_block": "name of a RedshiftCredentials block (else ARM_ETL_WAREHOUSE_URL)",
+    "data_bucket": "S3 bucket for CSV parts (else ARM_ETL_DATA_BUCKET, default observes.etl-data)",
+    "cache_bucket": "S3 bucket for data-schemas (else ARM_ETL_CACHE_BUCKET, default observes.cache)",
+}
+
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from arm_etl.errors import ArmEtlError
@@ -20,101 +33,109 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     return (ArmEtlError,)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("where (defaults: environment, see README)")
-    g.add_argument(
-        "--aws-credentials-block", help="name of a prefect-aws AwsCredentials block (else boto3's environment)"
-    )
-    g.add_argument("--redshift-block", help="name of a RedshiftCredentials block (else ARM_ETL_WAREHOUSE_URL)")
-    g.add_argument(
-        "--data-bucket", help="S3 bucket for CSV parts (else ARM_ETL_DATA_BUCKET, default observes.etl-data)"
-    )
-    g.add_argument(
-        "--cache-bucket", help="S3 bucket for data-schemas (else ARM_ETL_CACHE_BUCKET, default observes.cache)"
-    )
+def _where(p: argparse.ArgumentParser, *names: str) -> None:
+    """The 'where' options of a hand-written subcommand: only those it passes on."""
+    g = p.add_argument_group(WHERE_TITLE)
+    for name in names:
+        g.add_argument("--" + name.replace("_", "-"), help=WHERE_HELP[name])
+
+
+def _show_schema(out: dict[str, Any]) -> None:
+    print(out["summary"])
+    print(f"cached at {out['url']}")
+
+
+def _show_segment(out: dict[str, Any]) -> None:
+    print(json.dumps({k: out[k] for k in ("schema", "mode", "snapshot", "totals", "rejects")}, indent=2))
+
+
+def _show_message(out: dict[str, Any]) -> None:
+    print(out["message"])
+
+
+def flow_commands() -> dict[str, FlowCommand]:
+    """The flow-backed subcommands. Imports the flows (and Prefect): call after :func:`_quiet_defaults`."""
+    from arm_etl.inference import NESTED_MODES
+    from flows.centralize import centralize
+    from flows.refresh import full_refresh
+    from flows.schema import determine_schema
+    from flows.segment import segment_etl
+
+    return {
+        "schema": FlowCommand(
+            "schema",
+            determine_schema,
+            "data-schema determination: scan, infer, cache versioned JSON in S3",
+            _show_schema,
+            adapters={"routing": routing_options()},
+            choices={"nested": NESTED_MODES},  # annotated str, not Literal: choices fail at argparse, not post-scan
+        ),
+        "segment": FlowCommand(
+            "segment",
+            segment_etl,
+            "segment ETL: extract → transform → S3 → COPY into <target>_part_<i>",
+            _show_segment,
+        ),
+        "centralize": FlowCommand(
+            "centralize",
+            centralize,
+            "merge every segment schema into <target>, verified, swapped atomically",
+            _show_message,
+            adapters={"approve": yes_option(), "grants": grant_options()},
+        ),
+        "refresh": FlowCommand(
+            "refresh",
+            full_refresh,
+            "full refresh: determination if stale → every segment → centralization",
+            _show_message,
+            adapters={"routing": routing_options(), "approve": yes_option(), "grants": grant_options()},
+        ),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    _quiet_defaults()  # the flow-backed subcommands import Prefect
+    generated = flow_commands()
     parser = argparse.ArgumentParser(
         prog="arm-etl",
         description="Copy a DynamoDB table into Amazon Redshift (or PostgreSQL locally), exactly and resumably.",
         epilog="Every subcommand runs a Prefect flow; without PREFECT_API_URL, Prefect starts a temporary local API.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="see arm-etl COMMAND --help for its options"
+    )
 
-    local = sub.add_parser("local", help="the embedded local stack (moto server + embedded PostgreSQL)")
-    lsub = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+    local = sub.add_parser(
+        "local", help="the embedded local stack (moto server, embedded PostgreSQL, a Prefect server)"
+    )
+    lsub = local.add_subparsers(dest="local_command", required=True, metavar="ACTION", help="what to do with the stack")
     up = lsub.add_parser(
-        "up", help="start the stack in the foreground and print the env a shell needs; Ctrl-C stops it"
+        "up",
+        help="start the stack in the foreground and print the env a shell needs (PREFECT_API_URL included) "
+        "and the Prefect UI's address; Ctrl-C stops it",
     )
     up.add_argument("--dir", default=".arm-etl", help="state folder (default .arm-etl)")
     up.add_argument("--port", type=int, default=4566, help="moto server port on 127.0.0.1 (default 4566; 0 = any)")
+    up.add_argument(
+        "--prefect-port",
+        type=int,
+        default=4200,
+        help="Prefect server (API and UI) port on 127.0.0.1 (default 4200); its runs are kept in the state folder",
+    )
+    up.add_argument(
+        "--no-prefect",
+        action="store_true",
+        help="no Prefect server: each command then starts a temporary one (slower, its runs are not kept)",
+    )
 
     seed = sub.add_parser("seed", help="write a synthetic single-table design with every awkward value class")
-    seed.add_argument("--table", required=True)
-    seed.add_argument("--items", type=int, required=True)
+    seed.add_argument("--table", required=True, help="DynamoDB table to write to (created if missing)")
+    seed.add_argument("--items", type=int, required=True, help="number of items to write")
     seed.add_argument("--seed", type=int, default=0, help="random seed (same seed, same items)")
 
-    schema = sub.add_parser("schema", help="data-schema determination: scan, infer, cache versioned JSON in S3")
-    schema.add_argument("--table", required=True)
-    schema.add_argument("--total", type=int, default=4, help="parallel scan segments (default 4)")
-    routes = schema.add_mutually_exclusive_group()
-    routes.add_argument(
-        "--route",
-        action="append",
-        default=[],
-        metavar="RULE",
-        help="routing rule, repeatable: ATTR:SEP routes by the prefix before SEP (sk:#), ATTR by value "
-        "(default: the cached data-schema's rules)",
-    )
-    routes.add_argument(
-        "--no-routing", action="store_true", help="clear the routing rules (every item to one data-schema)"
-    )
-    schema.add_argument(
-        "--nested",
-        choices=["relational", "super"],
-        help="maps and lists as flattened columns and child tables, or one SUPER/JSONB column "
-        "(default: the cached data-schema's, else relational)",
-    )
-    schema.add_argument("--page-limit", type=int, help="Scan Limit per page (default: DynamoDB's 1 MB pages)")
-    _common(schema)
-
-    seg = sub.add_parser("segment", help="segment ETL: extract → transform → S3 → COPY into <target>_part_<i>")
-    seg.add_argument("--table", required=True)
-    seg.add_argument("--segment", type=int, required=True)
-    seg.add_argument("--total", type=int, required=True)
-    seg.add_argument("--target-schema", help="production redshift-schema (default dynamodb_<table>)")
-    seg.add_argument("--schema-version", help="pin a cached data-schema version (default latest)")
-    seg.add_argument(
-        "--snapshot", help="run identity for resume (default: today's UTC date; a deployment run's scheduled start)"
-    )
-    seg.add_argument("--fresh", action="store_true", help="rescan even if this snapshot was started or completed")
-    seg.add_argument(
-        "--phases",
-        choices=["all", "extract", "load"],
-        default="all",
-        help="'load' reloads a completed upload without scanning; 'extract' stops after S3",
-    )
-    seg.add_argument("--page-limit", type=int)
-    seg.add_argument("--pages-per-chunk", type=int, default=8)
-    seg.add_argument("--part-size-mb", type=float, default=64)
-    seg.add_argument("--max-in-flight", type=int, default=3)
-    _common(seg)
-
-    cen = sub.add_parser("centralize", help="merge every segment schema into <target>, verified, swapped atomically")
-    cen.add_argument("--table", required=True)
-    cen.add_argument("--total", type=int, required=True)
-    cen.add_argument("--target-schema")
-    cen.add_argument("--yes", action="store_true", help="approve the swap without pausing for the operator")
-    cen.add_argument(
-        "--grant-select",
-        action="append",
-        default=[],
-        metavar="GRANTEE",
-        help="a reader of production (user, role:NAME, group:NAME or PUBLIC): USAGE on it and SELECT on its views; "
-        "repeatable. Privileges readers already hold are kept without it",
-    )
-    _common(cen)
+    generated["schema"].add_parser(sub)
+    generated["segment"].add_parser(sub)
+    generated["centralize"].add_parser(sub)
 
     st = sub.add_parser(
         "status",
@@ -127,16 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--table", required=True, help="DynamoDB source table")
     st.add_argument("--total", type=int, required=True, help="number of segments the table was extracted in")
     st.add_argument("--target-schema", help="production redshift-schema (default dynamodb_<table>)")
-    _common(st)
+    _where(st, *WHERE_HELP)
 
-    ref = sub.add_parser("refresh", help="full refresh: determination if stale → every segment → centralization")
-    ref.add_argument("--table", required=True)
-    ref.add_argument("--total", type=int, required=True)
-    ref.add_argument("--target-schema")
-    ref.add_argument("--max-schema-age-hours", type=float, default=24 * 7)
-    ref.add_argument("--route", action="append", default=[], metavar="RULE")
-    ref.add_argument("--page-limit", type=int)
-    _common(ref)
+    generated["refresh"].add_parser(sub)
 
     sql = sub.add_parser(
         "sql",
@@ -155,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--total", type=int, default=1, help="segments the centralization merges (default 1)")
     sql.add_argument("--segment", type=int, default=0, help="the segment whose run is shown (default 0)")
     sql.add_argument("--schema-version", help="a cached data-schema version (default latest)")
-    _common(sql)
+    _where(sql, *WHERE_HELP)
 
     plan = sub.add_parser(
         "plan",
@@ -164,8 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "print the parallel-scan segment count (total), workers and read limit to use, with the estimated "
         "duration and read-capacity cost of one full scan and the commands to run next. Segments start at "
         "AWS's one per 2 GiB, each holding at least one 1 MB Scan page; the duration uses arm-etl's measured "
-        "items/s per worker. One DescribeTable call: nothing is scanned, no Prefect flow runs. Of the 'where' "
-        "options only --aws-credentials-block is used.",
+        "items/s per worker. One DescribeTable call: nothing is scanned, no Prefect flow runs.",
     )
     plan.add_argument("--table", required=True, help="DynamoDB table to plan for")
     plan.add_argument(
@@ -197,16 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="your region's on-demand price per million read request units, to show the cost in dollars "
         "(default: in read units only; no price is built in)",
     )
-    _common(plan)
+    _where(plan, "aws_credentials_block")
 
     demo = sub.add_parser("demo", help="the whole job on the embedded stack, end to end, with a printed summary")
-    demo.add_argument("--items", type=int, default=2000)
-    demo.add_argument("--total", type=int, default=3)
-    demo.add_argument("--table", default="arm-demo")
-    demo.add_argument("--dir", default=".arm-etl")
+    demo.add_argument("--items", type=int, default=2000, help="items seeded into the demo table (default 2000)")
+    demo.add_argument("--total", type=int, default=3, help="parallel-scan segments (default 3)")
+    demo.add_argument("--table", default="arm-demo", help="DynamoDB table to seed and copy (default arm-demo)")
+    demo.add_argument("--dir", default=".arm-etl", help="state folder of the embedded stack (default .arm-etl)")
 
     serve = sub.add_parser("serve", help="serve every deployment from this process (schedules paused unless asked)")
     serve.add_argument("--schedules", action="store_true", help="register the schedules active (default: paused)")
+
+    alerts = sub.add_parser(
+        "alerts",
+        add_help=False,  # its own parser answers `arm-etl alerts --help`
+        help="create or replace the alert automations (run failed, approval waiting, segment too long) on the "
+        "Prefect API, notifying through a block you name: arm-etl alerts --notify-block TYPE/NAME",
+    )
+    alerts.add_argument("alerts_args", nargs=argparse.REMAINDER, help="see arm-etl alerts --help")
     return parser
 
 
@@ -246,12 +267,7 @@ def _plan_price(text: str) -> float:
 
 
 def _blocks(a: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "aws_credentials_block": a.aws_credentials_block,
-        "redshift_block": a.redshift_block,
-        "data_bucket": getattr(a, "data_bucket", None),
-        "cache_bucket": a.cache_bucket,
-    }
+    return {name: getattr(a, name) for name in WHERE_HELP}
 
 
 def _status(a: argparse.Namespace) -> int:
@@ -261,7 +277,7 @@ def _status(a: argparse.Namespace) -> int:
     from arm_etl.upload import PartStore
     from flows.resources import Resources
 
-    res = Resources(a.aws_credentials_block, a.redshift_block, a.data_bucket, a.cache_bucket)
+    res = Resources(**_blocks(a))
     stores = [PartStore(res.s3, res.data_bucket, a.table, i) for i in range(a.total)]
     target = target_schema(a.table, a.target_schema)
     c = Centralizer(a.table, a.total, target, res.require_warehouse(), stores, res.schema_cache(a.table))
@@ -279,7 +295,12 @@ def _quiet_defaults() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_defaults()
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["alerts"]:  # its options are deployments.automations' own, help included
+        from deployments import automations
+
+        return automations.main(given[1:], prog="arm-etl alerts")
+    args = build_parser().parse_args(given)
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
@@ -290,8 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(a: argparse.Namespace) -> int:
+    command = getattr(a, "flow_command", None)
+    if isinstance(command, FlowCommand):  # every option it generated reaches the flow, nothing else does
+        command.show(command.flow(**command.kwargs(a)))
+        return 0
     if a.command == "local":
-        return _local_up(a.dir, a.port)
+        return _local_up(a.dir, a.port, None if a.no_prefect else a.prefect_port)
     if a.command == "seed":
         import boto3
 
@@ -300,65 +325,8 @@ def _dispatch(a: argparse.Namespace) -> int:
         n = seed_table(boto3.client("dynamodb"), a.table, a.items, a.seed)
         print(f"seeded {n} items into DynamoDB table {a.table!r}")
         return 0
-    if a.command == "schema":
-        from flows.schema import determine_schema
-
-        out = determine_schema(
-            a.table,
-            total=a.total,
-            routing=[] if a.no_routing else a.route or None,
-            nested=a.nested,
-            page_limit=a.page_limit,
-            aws_credentials_block=a.aws_credentials_block,
-            redshift_block=a.redshift_block,
-            cache_bucket=a.cache_bucket,
-        )
-        print(out["summary"])
-        print(f"cached at {out['url']}")
-        return 0
-    if a.command == "segment":
-        from flows.segment import segment_etl
-
-        out = segment_etl(
-            a.table,
-            a.segment,
-            a.total,
-            target_schema=a.target_schema,
-            schema_version=a.schema_version,
-            snapshot=a.snapshot,
-            fresh=a.fresh,
-            phases=a.phases,
-            page_limit=a.page_limit,
-            pages_per_chunk=a.pages_per_chunk,
-            part_size_mb=a.part_size_mb,
-            max_in_flight=a.max_in_flight,
-            **_blocks(a),
-        )
-        print(json.dumps({k: out[k] for k in ("schema", "mode", "snapshot", "totals", "rejects")}, indent=2))
-        return 0
-    if a.command == "centralize":
-        from flows.centralize import centralize
-
-        grants = {"select": a.grant_select} if a.grant_select else None
-        out = centralize(a.table, a.total, target_schema=a.target_schema, approve=a.yes, grants=grants, **_blocks(a))
-        print(out["message"])
-        return 0
     if a.command == "status":
         return _status(a)
-    if a.command == "refresh":
-        from flows.refresh import full_refresh
-
-        out = full_refresh(
-            a.table,
-            a.total,
-            target_schema=a.target_schema,
-            max_schema_age_hours=a.max_schema_age_hours,
-            routing=a.route or None,
-            page_limit=a.page_limit,
-            **_blocks(a),
-        )
-        print(out["message"])
-        return 0
     if a.command == "sql":
         return _print_sql(a)
     if a.command == "plan":
@@ -419,21 +387,31 @@ def _print_sql(a: argparse.Namespace) -> int:
     return 0
 
 
-def _local_up(state_dir: str, port: int) -> int:
+def _local_up(state_dir: str, port: int, prefect_port: int | None) -> int:
     from arm_etl.localstack import LocalStack
+    from flows.local import PrefectServer
 
     stack = LocalStack(state_dir, port=port).start()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    print("# arm-etl local stack is up; paste these into another shell:")
-    for k, v in stack.env().items():
-        print(f"export {k}='{v}'")
-    print(f"# state: {stack.state_dir}  (Ctrl-C or SIGTERM stops it)", flush=True)
+    server = None
     try:
+        if prefect_port is not None:
+            print(f"# starting the Prefect server on 127.0.0.1:{prefect_port} …", flush=True)
+            server = PrefectServer(stack.state_dir, prefect_port).start()
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        print("# arm-etl local stack is up; paste these into another shell:")
+        env = {**stack.env(), **(server.env() if server else {})}
+        for k, v in env.items():
+            print(f"export {k}='{v}'")
+        if server is not None:
+            print(f"# Prefect UI: {server.url}  (runs, logs and artifacts of every command after the exports)")
+        print(f"# state: {stack.state_dir}  (Ctrl-C or SIGTERM stops it)", flush=True)
         while not stop.is_set():
             time.sleep(0.2)
     finally:
+        if server is not None:
+            server.stop()
         stack.stop()
         print("# stopped", flush=True)
     return 0
