@@ -32,6 +32,16 @@ log = logging.getLogger("arm_etl.centralize")
 SEGMENT_DEPLOYMENT = "segment-etl/segment-etl"  # prefect.yaml: flow name / deployment name
 
 
+def segment_remedy(table: str, segment: int, total: int, extra: Mapping[str, Any]) -> str:
+    """What to run for one segment, in the operator's terms: the deployment run with its parameters (the UI's
+    "Custom run"), and the CLI command. ``extra``: the segment run's parameters beyond table/segment/total."""
+    params = {"table": table, "segment": segment, "total": total, **extra}
+    shown = ", ".join(f"{k}={v}" for k, v in params.items())
+    flags = "".join(f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in extra.items())
+    cmd = f"arm-etl segment --table {table} --segment {segment} --total {total}{flags}"
+    return f"run `{cmd}`, or start deployment {SEGMENT_DEPLOYMENT} with {shown}"
+
+
 class CentralizeError(ArmEtlError):
     """Centralization refused or failed before anything destructive; the message says what to run."""
 
@@ -80,9 +90,6 @@ class Centralizer:
         except ValueError as exc:
             raise CentralizeError(f"centralization of {table} into {target}: {exc}") from None
         self.schema: DataSchema | None = None
-
-    def cmd(self, segment: int, extra: str = "") -> str:
-        return f"arm-etl segment --table {self.table} --segment {segment} --total {self.total}{extra}"
 
     # ------------------------------------------------------------------ read-only
 
@@ -153,13 +160,6 @@ class Centralizer:
     def part(self, segment: int) -> str:
         return segment_schema(self.target, segment)
 
-    def remedy(self, segment: int, extra: Mapping[str, Any]) -> str:
-        """What to run, in the operator's terms: the deployment run with its parameters, and the CLI command."""
-        params = {"table": self.table, "segment": segment, "total": self.total, **extra}
-        shown = ", ".join(f"{k}={v}" for k, v in params.items())
-        flags = "".join(f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in extra.items())
-        return f"run `{self.cmd(segment, flags)}`, or start deployment {SEGMENT_DEPLOYMENT} with {shown}"
-
     def problem(self, c: SegmentCheck, latest_version: str) -> tuple[str, dict[str, Any]] | None:
         """Why segment ``c`` cannot be centralized yet, and the segment run's extra parameters that fix it."""
         m = c.manifest
@@ -197,7 +197,9 @@ class Centralizer:
         for c in checks:
             found = self.problem(c, latest.version)
             if found is not None:
-                problems.append(f"segment {c.segment}: {found[0]} → {self.remedy(c.segment, found[1])}")
+                problems.append(
+                    f"segment {c.segment}: {found[0]} → {segment_remedy(self.table, c.segment, self.total, found[1])}"
+                )
         if problems:
             raise CentralizeError(
                 f"centralization of {self.table} into {self.target} refused; nothing was changed:\n  "

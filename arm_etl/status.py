@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from arm_etl.centralize import Centralizer, SegmentCheck
+from arm_etl.centralize import Centralizer, SegmentCheck, segment_remedy
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def status(c: Centralizer, checks: Sequence[SegmentCheck] | None = None) -> Stat
                 loaded=check.marker is not None or merged,
                 counts_match=counts_ok,
                 problem=found[0] if found else None,
-                remedy=c.remedy(check.segment, found[1]) if found else None,
+                remedy=segment_remedy(c.table, check.segment, c.total, found[1]) if found else None,
             )
         )
     return Status(c.table, c.target, tuple(rows), done)

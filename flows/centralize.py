@@ -7,13 +7,18 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.flow_runs import pause_flow_run
+from prefect.context import FlowRunContext
+from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
+from prefect.states import Completed
 
+from arm_etl.approval import approval_markdown, counts_table
 from arm_etl.centralize import CentralizeError, Centralizer, SegmentCheck
+from arm_etl.config import require_table
 from arm_etl.config import target_schema as default_target
 from arm_etl.status import status
 from arm_etl.upload import PartStore
+from flows.logs import route_core_logs
 from flows.resources import Resources
 from flows.retries import retry_transient
 from flows.schema import artifact_key
@@ -39,12 +44,24 @@ def merge_segment(c: Centralizer, check: SegmentCheck) -> dict[str, int]:
     return c.merge(check)
 
 
-def counts_table(old: dict[str, int], new: dict[str, int]) -> str:
-    lines = ["| table | production now | after swap | delta |", "|---|---:|---:|---:|"]
-    for t in sorted(old.keys() | new.keys()):
-        o, n = old.get(t, 0), new.get(t, 0)
-        lines.append(f"| `{t}` | {o} | {n} | {n - o:+d} |")
-    return "\n".join(lines)
+def declined(message: str, result: dict[str, Any]) -> Any:
+    """A declined swap ends the run *Completed*, named "Declined" in the UI with the operator's reason: not a
+    fault, so no failure alert fires. A flow returning a state takes it as its final state, and a caller of
+    the flow receives the state's data, ``result``, as with any other return."""
+    return Completed(name="Declined", message=message, data=result)
+
+
+def wait_for_approval(form: str, timeout_s: int) -> Approval:
+    """Ask the operator in the UI. A deployment run *suspends*: its process exits and its worker is free
+    while the run waits; resumed with input it runs again from the top, every step before this one being
+    idempotent (merges recorded per table), and this call then returns the stored decision (same key).
+    A run of no deployment (CLI, a subflow in-process) cannot be resubmitted, so it pauses in its process.
+    """
+    ask = Approval.with_initial_data(description=form, approve=False)
+    ctx = FlowRunContext.get()
+    if ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id is not None:
+        return suspend_flow_run(wait_for_input=ask, timeout=timeout_s, key="approval")
+    return pause_flow_run(wait_for_input=ask, timeout=timeout_s, key="approval")
 
 
 @flow(name="centralization", flow_run_name="{table}-centralize-{total}")
@@ -84,6 +101,8 @@ def centralize(
             kept whatever this says.
     """
     log = get_run_logger()
+    route_core_logs()
+    table = require_table(table)
     res = Resources(aws_credentials_block, redshift_block, data_bucket, cache_bucket)
     target = default_target(table, target_schema)
     stores = [PartStore(res.s3, res.data_bucket, table, i) for i in range(total)]
@@ -114,20 +133,17 @@ def centralize(
     readers = c.preview_swap()  # refuses now, before anyone is asked, if the swap would refuse
 
     if not approve:
-        description = (
-            f"## Approve swapping `{c.loading}` into `{target}`?\n\n{counts_table(old, data_tables)}\n\n"
-            f"The current rows move to `{c.backup}` (the previous backup is dropped).\n\n"
-            + readers.markdown(target, c.backup)
+        form = approval_markdown(
+            target, c.loading, c.backup, checks, old, data_tables, readers.markdown(target, c.backup)
         )
-        decision = pause_flow_run(
-            wait_for_input=Approval.with_initial_data(description=description, approve=False),
-            timeout=approval_timeout_s,
-        )
+        decision = wait_for_approval(form, approval_timeout_s)
         if not decision.approve:
-            raise CentralizeError(
-                f"operator declined the swap ({decision.comment or 'no comment'}); {c.loading} is kept, "
-                f"production {target} is unchanged. Run centralization again to be asked again."
+            msg = (
+                f"declined by the operator ({decision.comment or 'no comment'}): production {target} is unchanged "
+                f"and {c.loading} is kept; run centralization again to be asked again"
             )
+            log.info(msg)
+            return declined(msg, {"message": msg, "changed": False, "target": target, "declined": True})
     report = c.swap()
     summary = counts_table(old, data_tables)
     create_markdown_artifact(

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import contextvars
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
 
-from arm_etl.centralize import CentralizeError
+from arm_etl.centralize import CentralizeError, segment_remedy
+from arm_etl.config import require_table
+from arm_etl.manifest import Manifest
+from arm_etl.upload import PartStore
 from flows.centralize import centralize
+from flows.logs import route_core_logs
 from flows.resources import Resources
-from flows.schema import determine_schema
+from flows.schema import artifact_key, determine_schema
 from flows.segment import default_snapshot, segment_etl
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 
 def schema_age(res: Resources, table: str) -> timedelta | None:
@@ -33,7 +43,8 @@ def full_refresh(
     page_limit: int | None = None,
     max_concurrent_segments: int = 4,
     segment_deployment: str | None = None,
-    approve: bool = True,
+    centralization_deployment: str | None = None,
+    approve: bool = False,
     aws_credentials_block: str | None = None,
     redshift_block: str | None = None,
     data_bucket: str | None = None,
@@ -52,7 +63,10 @@ def full_refresh(
         page_limit: Scan Limit per page; empty: DynamoDB's 1 MB pages.
         max_concurrent_segments: Segment deployment runs in flight at once.
         segment_deployment: "segment-etl/segment-etl" to run each segment on a worker; empty: subflows here.
-        approve: Swap into production without pausing for approval.
+        centralization_deployment: "centralization/centralization" to centralize on a worker as its own run,
+            which suspends (holding no worker) while it waits for approval; this run then ends, linking it.
+            Empty: a subflow here, which pauses in this run.
+        approve: Swap into production without an operator's approval.
         aws_credentials_block: Name of a prefect-aws AwsCredentials block; empty: boto3's environment.
         redshift_block: Name of a RedshiftCredentials block; empty: ARM_ETL_WAREHOUSE_URL.
         data_bucket: S3 bucket of CSV parts and manifests; empty: ARM_ETL_DATA_BUCKET (observes.etl-data).
@@ -60,6 +74,8 @@ def full_refresh(
         grants: Readers of production, as dbt's grants: {"select": ["analyst", "role:bi"]} (see centralization).
     """
     log = get_run_logger()
+    route_core_logs()
+    table = require_table(table)
     blocks: dict[str, Any] = {
         "aws_credentials_block": aws_credentials_block,
         "redshift_block": redshift_block,
@@ -81,40 +97,167 @@ def full_refresh(
         "data_bucket": data_bucket,
         **blocks,
     }
-    failures: list[str] = []
     if segment_deployment:
-        from prefect.deployments import run_deployment
-
-        def run_one(i: int) -> tuple[int, Any]:
-            return i, run_deployment(
-                name=segment_deployment,
-                parameters={**params, "segment": i},
-                timeout=None,
-                flow_run_name=f"{table}-segment-{i}-of-{total}",
-            )
-
-        with ThreadPoolExecutor(max_workers=max(1, max_concurrent_segments)) as pool:
-            # Each thread gets a copy of this flow run's context, so the segment runs link to the refresh run.
-            futures = [pool.submit(contextvars.copy_context().run, run_one, i) for i in range(total)]
-            for fut in futures:
-                i, run = fut.result()
-                if run.state is None or not run.state.is_completed():
-                    failures.append(f"segment {i}: flow run {run.name} ended {run.state.name if run.state else '?'}")
+        runs = _segment_deployment_runs(segment_deployment, params, total, max_concurrent_segments)
     else:
-        for i in range(total):
-            state = segment_etl(segment=i, return_state=True, **params)
-            if not state.is_completed():
-                failures.append(f"segment {i}: {state.name}: {state.message}")
-    if failures:
+        runs = [_segment_subflow(i, params) for i in range(total)]
+    stores = [PartStore(res.s3, res.data_bucket, table, i) for i in range(total)]
+    rollup = Rollup(table, total, snapshot, runs, [s.read_manifest() for s in stores])
+    failed = [r for r in runs if r.state != "Completed"]
+
+    def again(segment: int) -> str:  # the same snapshot, so the re-run resumes this refresh's upload
+        return segment_remedy(table, segment, total, {"snapshot": snapshot})
+
+    if failed:
+        rollup.publish("stopped before centralization: a segment failed")
         raise CentralizeError(
             f"full refresh of {table} stopped before centralization; failed segments:\n  "
-            + "\n  ".join(failures)
-            + f"\nre-run each with `arm-etl segment --table {table} --segment I --total {total}` (it resumes)"
+            + "\n  ".join(f"segment {r.segment}: {r.describe()}; {again(r.segment)} (it resumes)" for r in failed)
         )
-    out = centralize(
-        table, total, target_schema=target_schema, approve=approve, data_bucket=data_bucket, grants=grants, **blocks
-    )
+    central: dict[str, Any] = {
+        "target_schema": target_schema,
+        "approve": approve,
+        "data_bucket": data_bucket,
+        "grants": grants,
+    }
+    if centralization_deployment:
+        run = _centralization_deployment_run(
+            centralization_deployment, {"table": table, "total": total, **central, **blocks}
+        )
+        rollup.centralization = run
+        if run.state == "Completed":
+            msg = f"{table} refreshed: {total} segments centralized by {run.name}"
+        elif run.state in _WAITING:
+            msg = f"{table}: {total} segments loaded; centralization {run.name} waits for approval at {run.url}"
+        else:
+            rollup.publish(f"centralization {run.state}")
+            raise CentralizeError(f"full refresh of {table}: centralization {run.describe()}; see {run.url}")
+        rollup.publish(msg)
+        log.info(msg)
+        return {"message": msg, "centralization": {"run": run.name, "state": run.state}, "snapshot": snapshot}
+    out = centralize(table, total, **central, **blocks)
+    rollup.publish(out["message"])
     return {"message": out["message"], "centralization": out, "snapshot": snapshot}
+
+
+_WAITING = ("Paused", "Suspended")
+
+
+@dataclass
+class RunOutcome:
+    """How one child run of the refresh ended, with the link an operator follows."""
+
+    segment: int
+    name: str
+    state: str
+    message: str = ""
+    url: str = ""
+
+    def describe(self) -> str:
+        return f"flow run {self.name} ended {self.state}" + (f" ({self.message})" if self.message else "")
+
+    def link(self) -> str:
+        return f"[{self.name}]({self.url})" if self.url else f"`{self.name}`"
+
+
+def _outcome(segment: int, run: Any) -> RunOutcome:
+    from prefect.utilities.urls import url_for
+
+    state = run.state
+    return RunOutcome(
+        segment,
+        run.name,
+        state.name if state else "?",
+        (state.message or "") if state and not state.is_completed() else "",
+        url_for(run) or "",
+    )
+
+
+def _segment_subflow(i: int, params: dict[str, Any]) -> RunOutcome:
+    from prefect.client.orchestration import get_client
+
+    state = segment_etl(segment=i, return_state=True, **params)
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)  # type: ignore[arg-type]  # set for a run
+    return _outcome(i, run)
+
+
+def _segment_deployment_runs(name: str, params: dict[str, Any], total: int, workers: int) -> list[RunOutcome]:
+    """One run of the segment deployment per segment, ``workers`` at a time, linked to this run."""
+    from prefect.deployments import run_deployment
+
+    def run_one(i: int) -> RunOutcome:
+        run = run_deployment(
+            name=name,
+            parameters={**params, "segment": i},
+            timeout=None,
+            flow_run_name=f"{params['table']}-seg{i}of{total}",
+        )
+        return _outcome(i, run)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # Each thread gets a copy of this flow run's context, so the segment runs link to the refresh run.
+        futures = [pool.submit(contextvars.copy_context().run, run_one, i) for i in range(total)]
+        return [f.result() for f in futures]
+
+
+def _centralization_deployment_run(name: str, params: dict[str, Any], poll_s: float = 2.0) -> RunOutcome:
+    """Start the centralization on a worker and wait until it ends or waits for approval: a run that
+    waits for an operator is suspended and holds no worker, so this run does not wait with it."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync context: a FlowRun
+        name=name,
+        parameters=params,
+        timeout=0,
+        flow_run_name=f"{params['table']}-centralize-{params['total']}",
+        as_subflow=False,  # Prefect suspends only top-level runs; the roll-up links it instead
+    )
+    with get_client(sync_client=True) as client:
+        while run.state is None or not (run.state.is_final() or run.state.is_paused()):
+            time.sleep(poll_s)
+            run = client.read_flow_run(run.id)
+    return _outcome(-1, run)
+
+
+@dataclass
+class Rollup:
+    """The refresh's artifact: every segment run (linked), what its manifest holds, and the centralization."""
+
+    table: str
+    total: int
+    snapshot: str
+    runs: list[RunOutcome]
+    manifests: list[Manifest | None]
+    centralization: RunOutcome | None = None
+
+    def markdown(self, verdict: str) -> str:
+        lines = [
+            f"# Full refresh of `{self.table}`, snapshot `{self.snapshot}`",
+            "",
+            verdict,
+            "",
+            "| segment | run | state | items | rows | rejects | upload |",
+            "|---:|---|---|---:|---:|---:|---|",
+        ]
+        for r, m in zip(self.runs, self.manifests, strict=True):
+            ours = m is not None and m.snapshot == self.snapshot
+            items, rows, rejects = (
+                (m.items, sum(m.table_rows().values()), sum(m.rejects().values())) if m and ours else ("", "", "")
+            )
+            upload = "complete" if m and ours and m.complete else "incomplete" if ours else "none"
+            lines.append(f"| {r.segment} | {r.link()} | {r.state} | {items} | {rows} | {rejects} | {upload} |")
+        if self.centralization is not None:
+            lines += ["", f"Centralization: {self.centralization.link()}, {self.centralization.state}"]
+        return "\n".join(lines) + "\n"
+
+    def publish(self, verdict: str) -> None:
+        create_markdown_artifact(
+            markdown=self.markdown(verdict),
+            key=artifact_key("full-refresh", self.table),
+            description=f"full refresh of {self.table}: {self.total} segment runs",
+        )
 
 
 if __name__ == "__main__":

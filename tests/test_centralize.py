@@ -167,7 +167,10 @@ def test_crash_between_merges_then_rerun_is_exact(extracted: str, pg: Any, monke
     assert snapshot_rows(pg, [target]) == expected
 
 
-def test_approval_pauses_and_resumes_with_input(extracted: str, pg: Any, prefect_api: str) -> None:
+@pytest.mark.parametrize("approve", [True, False], ids=["approved", "declined"])
+def test_approval_pauses_and_resumes_with_input(extracted: str, pg: Any, prefect_api: str, approve: bool) -> None:
+    """A plain run pauses in its process; the operator's input decides. Declining is not a fault: the run
+    ends Completed, named "Declined", production untouched and the merged loading schema kept."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
@@ -175,13 +178,13 @@ def test_approval_pauses_and_resumes_with_input(extracted: str, pg: Any, prefect
 
     from flows.centralize import centralize
 
-    target = "c_approve"
+    target = f"c_approve_{approve}".lower()
     load_segments(extracted, target)
     expected = snapshot_rows(pg, [segment_schema(target, i) for i in range(TOTAL)])
     result: dict[str, Any] = {}
 
     def run() -> None:
-        result["out"] = centralize(extracted, TOTAL, target_schema=target, approve=False)
+        result["state"] = centralize(extracted, TOTAL, target_schema=target, approve=False, return_state=True)
 
     worker = threading.Thread(target=run)
     worker.start()
@@ -199,10 +202,35 @@ def test_approval_pauses_and_resumes_with_input(extracted: str, pg: Any, prefect
             time.sleep(0.2)
     assert paused is not None, "centralization never paused for approval"
     assert target not in schemas_like(pg, target)  # nothing swapped while waiting
-    resume_flow_run(paused.id, run_input={"approve": True, "comment": "looks right"})
+    assert paused.state is not None and paused.state.name == "Paused"  # a plain run: no deployment to resubmit
+    resume_flow_run(paused.id, run_input={"approve": approve, "comment": "looks right" if approve else "not today"})
     worker.join(timeout=300)
-    assert result["out"]["changed"] is True
-    assert snapshot_rows(pg, [target]) == expected
+    state = result["state"]
+    out = state.result()
+    if approve:
+        assert state.name == "Completed" and out["changed"] is True
+        assert snapshot_rows(pg, [target]) == expected
+        return
+    assert state.is_completed() and state.name == "Declined"
+    assert (
+        state.message
+        == out["message"]
+        == (
+            f"declined by the operator (not today): production {target} is unchanged and {loading_schema(target)} is "
+            "kept; run centralization again to be asked again"
+        )
+    )
+    assert out["changed"] is False and out["declined"] is True
+    assert target not in schemas_like(pg, target) and loading_schema(target) in schemas_like(pg, target)
+
+
+def latest_artifact(key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        (latest, *_) = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return str(latest.data)
 
 
 def test_full_refresh_twice(stack: Any, prefect_api: str, pg: Any) -> None:
@@ -212,7 +240,7 @@ def test_full_refresh_twice(stack: Any, prefect_api: str, pg: Any) -> None:
 
     table = "refresh-src"
     seed_table(boto3.client("dynamodb", endpoint_url=stack.endpoint), table, 60, seed=11)
-    first = full_refresh(table, 2, routing=["sk:#"], page_limit=20)
+    first = full_refresh(table, 2, routing=["sk:#"], page_limit=20, approve=True)
     target = first["centralization"]["target"]
     rows1 = snapshot_rows(pg, [target])
     assert sum(rows1["fin"].values()) > 0
@@ -230,7 +258,22 @@ def test_full_refresh_twice(stack: Any, prefect_api: str, pg: Any) -> None:
     items = [scan_segment(raw, table, i, 2) for i in range(2)]
     assert sum(len(i) for i in items) == 60
     assert check_production(pg, schema, stores, target, items) == []
-    second = full_refresh(table, 2, routing=["sk:#"], page_limit=20)
+    rollup = latest_artifact(f"full-refresh-{table}").splitlines()
+    assert rollup[:6] == [
+        f"# Full refresh of `{table}`, snapshot `{first['snapshot']}`",
+        "",
+        first["message"],
+        "",
+        "| segment | run | state | items | rows | rejects | upload |",
+        "|---:|---|---|---:|---:|---:|---|",
+    ]
+    for i, row in enumerate(rollup[6:]):  # each segment run linked to its page in the UI, with its manifest
+        m = stores[i].read_manifest()
+        assert m is not None
+        counts = f"{m.items} | {sum(m.table_rows().values())} | {sum(m.rejects().values())}"
+        assert row.startswith(f"| {i} | [{table}-seg{i}of2](") and "/runs/flow-run/" in row, row
+        assert row.endswith(f") | Completed | {counts} | complete |"), row
+    second = full_refresh(table, 2, routing=["sk:#"], page_limit=20, approve=True)
     assert second["centralization"]["changed"] is True
     assert snapshot_rows(pg, [target]) == rows1
     assert snapshot_rows(pg, [backup_schema(target)]) == rows1
