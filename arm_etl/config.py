@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from arm_etl.errors import ArmEtlError
+
 DEFAULT_DATA_BUCKET = "observes.etl-data"
 DEFAULT_CACHE_BUCKET = "observes.cache"
 
@@ -26,6 +28,22 @@ class Settings:
             warehouse_url=env.get("ARM_ETL_WAREHOUSE_URL") or None,
             iam_role=env.get("ARM_ETL_IAM_ROLE") or None,
         )
+
+
+class NoTableError(ArmEtlError):
+    """A run was started without a DynamoDB table (a deployment whose ``arm_etl_table`` variable was unset)."""
+
+
+def require_table(table: str | None) -> str:
+    """``table``, or an error saying how to give one: deployments read it from a Prefect variable at deploy
+    time, and a variable that did not exist then leaves ``""``, which must stop the run before it reads S3."""
+    if table and table.strip():
+        return table
+    raise NoTableError(
+        "no DynamoDB table given: the run's `table` parameter is empty. Deployments read it from the Prefect "
+        "variable arm_etl_table when `prefect deploy` runs: `prefect variable set arm_etl_table <table>`, then "
+        "`prefect --no-prompt deploy --all` again; or start this run with table=<table>"
+    )
 
 
 def snapshot_for(scheduled_start: datetime | None, now: datetime) -> str:

@@ -96,6 +96,8 @@ def flows_by_entrypoint() -> dict[str, Any]:
 
 @pytest.mark.parametrize("path", [PREFECT_YAML, ECS_YAML], ids=["process", "ecs"])
 def test_yaml_matches_deployments_module(path: Path, flows_by_entrypoint: dict[str, Any]) -> None:
+    """The module reads prefect.yaml, so this checks what the module adds: flows that load by entrypoint
+    and carry the deployment's name, live schedules, tags; and that the generated ECS file agrees."""
     from prefect.flows import Flow
 
     doc = load_yaml(path)
@@ -115,6 +117,34 @@ def test_yaml_matches_deployments_module(path: Path, flows_by_entrypoint: dict[s
         assert " ".join(d["description"].split()) == spec.description
         assert d["enforce_parameter_schema"] is True
         assert d["tags"] == list(deployments.TAGS)
+
+
+def test_the_ecs_file_is_generated_from_prefect_yaml() -> None:
+    from deployments import ecs
+
+    assert ecs.main(["--check"]) == 0, "run `python -m deployments.ecs` after editing prefect.yaml"
+    assert ECS_YAML.read_text() == ecs.render()
+
+
+def test_every_deployment_reads_the_table_from_a_variable_and_asks_for_approval(
+    flows_by_entrypoint: dict[str, Any],
+) -> None:
+    for spec in deployments.SPECS:
+        assert spec.parameters["table"] == "{{ prefect.variables." + deployments.TABLE_VARIABLE + " }}", spec.name
+        signature = inspect.signature(flows_by_entrypoint[spec.entrypoint].fn).parameters
+        if "approve" in signature:  # no deployment swaps production without an operator unless it says so
+            assert signature["approve"].default is False, spec.name
+            assert spec.parameters.get("approve", False) is False, spec.name
+
+
+def test_an_empty_table_refuses_saying_what_to_set() -> None:
+    from arm_etl.config import NoTableError, require_table
+
+    assert require_table("orders") == "orders"
+    for empty in ("", "  ", None):
+        with pytest.raises(NoTableError, match=r"prefect variable set arm_etl_table <table>") as info:
+            require_table(empty)
+        assert "prefect --no-prompt deploy --all" in str(info.value)
 
 
 def test_process_and_ecs_pools() -> None:
@@ -167,6 +197,7 @@ def test_segment_schedules_cover_every_segment_on_workdays() -> None:
     assert SCHEDULES["data-schema-determination"] == [{"cron": "0 3 * * 6", "timezone": "UTC", "slug": "weekly"}]
     assert SCHEDULES["centralization"] == [] and SCHEDULES["full-refresh"] == []
     assert PARAMETERS["full-refresh"]["segment_deployment"] == SEGMENT_DEPLOYMENT == "segment-etl/segment-etl"
+    assert PARAMETERS["full-refresh"]["centralization_deployment"] == "centralization/centralization"
 
 
 def test_build_deployments_same_names_paused_schedules() -> None:
@@ -431,12 +462,23 @@ def test_determination_runs_through_the_worker(deployed: Deployed, ddb: Any, s3:
     assert head["ContentLength"] > 0
 
 
+def schemas(pg: Any) -> set[str]:
+    with pg.cursor() as cur:
+        cur.execute("select nspname from pg_namespace")
+        return {r[0] for r in cur.fetchall()}
+
+
 @pytest.mark.slow
 def test_full_refresh_fans_segments_out_to_the_segment_deployment(
     deployed: Deployed, ddb: Any, pg: Any, table_name: str
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        DeploymentFilter,
+        DeploymentFilterId,
+    )
     from prefect.deployments import run_deployment
 
     from arm_etl.config import target_schema
@@ -459,6 +501,35 @@ def test_full_refresh_fans_segments_out_to_the_segment_deployment(
     assert all(r.parameters["table"] == table_name for r in children)
     assert all(r.state is not None and r.state.is_completed() for r in children)
     assert len({r.id for r in children} | {run.id}) == 3, "separate flow runs, not subflows of the orchestrator"
+    assert sorted(r.name for r in children) == [f"{table_name}-seg0of2", f"{table_name}-seg1of2"]
+
+    # The deployment's defaults: centralization as its own run, which suspends for approval (its process
+    # exits, freeing the worker); the refresh ends, its roll-up linking every run.
+    with deployed.settings(), get_client(sync_client=True) as client:
+        cen = deployed.readback["centralization"]
+        (waiting,) = [
+            r
+            for r in client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[cen.id])))
+            if r.parameters.get("table") == table_name
+        ]
+        assert waiting.state is not None and waiting.state.name == "Suspended", waiting.state
+        assert waiting.name == f"{table_name}-centralize-2"
+        (rollup,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+        )
+        text = str(rollup.data)
+        assert f"centralization {waiting.name} waits for approval at " in text
+        assert f"Centralization: [{waiting.name}](" in text and text.rstrip().endswith(", Suspended")
+        assert target_schema(table_name) not in schemas(pg), "nothing swapped while waiting"
+        # the operator approves in the UI: the run is resumed with input, resubmitted to the worker, and
+        # runs again from the top (its merges already recorded), then swaps
+        client.resume_flow_run(waiting.id, run_input={"approve": True, "comment": "week 1"})
+        for _ in range(170):
+            waiting = client.read_flow_run(waiting.id)
+            if waiting.state is not None and waiting.state.is_final():
+                break
+            time.sleep(1)
+    assert waiting.state is not None and waiting.state.is_completed(), f"{waiting.state}\n{deployed.worker_tail()}"
 
     target = target_schema(table_name)
     with pg.cursor() as cur:
