@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export DO_NOT_TRACK ?= 1
 
-.PHONY: venv test test-redshift demo lint bench clean
+.PHONY: venv test test-redshift demo lint bench screenshots clean
 
 venv: $(STAMP)
 
@@ -38,6 +38,12 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench $(ARGS)
+
+# The README's pictures of the Prefect UI (docs/screenshots/*.png) from real runs on the embedded stack. Playwright
+# drives Debian's chromium (`sudo apt-get install -y chromium`); it is installed here only, and downloads no browser.
+screenshots: venv
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install -q -c constraints.txt playwright==1.65.2
+	$(BIN)/python docs/screenshots.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .arm-etl .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Documentation tooling: ``docs/screenshots.py`` takes the README's pictures of the Prefect UI."""
