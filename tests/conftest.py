@@ -24,6 +24,8 @@ os.environ.update(
     }
 )
 
+from tests.prefect_server import deployed  # noqa: E402, F401  (session fixture: server, worker, deployments)
+
 _names = itertools.count()
 
 

@@ -38,7 +38,7 @@ from deployments.automations import (
     parse_block_name,
     render,
 )
-from tests.test_deployments import PREFECT, REPO, SERVER_FLAGS, free_port, stop, wait_healthy
+from tests.prefect_server import PREFECT, REPO, SERVER_FLAGS, free_port, stop, wait_healthy
 
 BLOCK = "custom-webhook/arm-etl-alerts"
 NAMES = {

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_deployments import free_port
+from tests.prefect_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 ARM_ETL = str(Path(sys.executable).with_name("arm-etl"))
