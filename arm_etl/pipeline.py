@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, TypeVar
 
 from arm_etl.errors import is_transient
+from arm_etl.memory import quiet_gc
 from arm_etl.segment import Chunk, Encoded, SegmentRun, Uploaded
 
 log = logging.getLogger("arm_etl.pipeline")
@@ -106,10 +107,11 @@ class Pipeline:
     def run_threads(self) -> None:
         """Every stage on a plain thread (the benchmark and plain-Python use); raises the first failure."""
         threads = [threading.Thread(target=self._quiet(p), name=f"phase-{p}", daemon=True) for p in self.phases]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        with quiet_gc():
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         self.raise_first()
 
     def raise_first(self) -> None:

@@ -25,7 +25,17 @@ class StorageError(ArmEtlError):
     """A bucket or object is missing or unreachable."""
 
 
-GZIP_LEVEL = 1  # half the CPU of level 3 (17 vs 35 µs per seed item) for parts ~9% larger
+GZIP_LEVEL = 1  # zlib-style: the fastest level (zlib: half the CPU of level 3 for parts ~9% larger)
+
+try:  # ISA-L's deflate: the same gzip format; 12.7 MB of seed CSV in 15 ms vs zlib's 59, 12 % smaller
+    from isal import isal_zlib as _deflate_lib
+
+    DEFLATE = "isal"
+    _LEVEL_OF = {1: 1, 2: 1, 3: 2}  # zlib-style level → ISA-L's 0–3 (its 1 already beats zlib's 3 on ratio)
+except ImportError:  # no wheel for this platform: the standard library's zlib, same files
+    _deflate_lib = zlib  # type: ignore[misc,assignment,unused-ignore]
+    DEFLATE = "zlib"
+    _LEVEL_OF = {}
 
 
 def encode_parts(
@@ -64,7 +74,8 @@ def _gzip(buf: list[bytes], size: int, level: int, raws: list[bytes] | None) -> 
     raw = b"".join(buf)
     if raws is not None:
         raws.append(raw)
-    comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+    lib_level = _LEVEL_OF.get(level, 3) if DEFLATE == "isal" else level
+    comp = _deflate_lib.compressobj(lib_level, _deflate_lib.DEFLATED, 31)  # wbits 31: a gzip member
     return comp.compress(raw) + comp.flush(), len(buf), size
 
 

@@ -231,3 +231,23 @@ def test_timestamp_offsets_beyond_redshift_range_are_not_timestamps(cur: Any, va
     _copy(cur, "ts (v)", encode_parts([edge + "\n"], 1 << 20)[0][0])
     cur.execute("SELECT count(*) FROM ts")
     assert cur.fetchone() == (1,)
+
+
+@pytest.mark.parametrize("lib", ["isal", "zlib"])
+def test_parts_are_the_same_gzip_with_isal_or_the_zlib_fallback(lib: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ISA-L where its wheel exists, zlib elsewhere: the parts decompress to the same CSV either way."""
+    import zlib
+
+    from arm_etl import upload
+
+    if lib == "zlib":
+        monkeypatch.setattr(upload, "_deflate_lib", zlib)
+        monkeypatch.setattr(upload, "DEFLATE", "zlib")
+    else:
+        pytest.importorskip("isal")
+        assert upload.DEFLATE == "isal"
+    lines = [f"{k},{text_cell('é' * (k % 7))}\n" for k in range(500)]
+    parts = encode_parts(lines, 1000)
+    assert len(parts) > 3 and all(data[:2] == b"\x1f\x8b" for data, _, _ in parts)  # gzip members
+    assert b"".join(gzip.decompress(data) for data, _, _ in parts) == "".join(lines).encode()
+    assert [raw for _, _, raw in parts] == [len(gzip.decompress(data)) for data, _, _ in parts]
