@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import yaml
 
-from deployments import PREFECT_YAML
+from deployments.specs import PREFECT_YAML
 
 ECS_YAML: Final = Path(__file__).resolve().parent / "prefect-ecs.yaml"
 

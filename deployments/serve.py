@@ -17,7 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from deployments import SPECS, TAGS, DeploymentSpec
+from deployments import TAGS
+from deployments.specs import SPECS, DeploymentSpec
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment

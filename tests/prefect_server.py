@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-import deployments
 from deployments import PROCESS_POOL
+from deployments.specs import SPECS
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -146,7 +146,7 @@ def deployed(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
-            for spec in deployments.SPECS:
+            for spec in SPECS:
                 readback[spec.name] = client.read_deployment_by_name(spec.full_name)
 
         yield Deployed(api_url, worker_env, readback, worker_log)

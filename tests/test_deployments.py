@@ -1,4 +1,4 @@
-"""Deployments: prefect.yaml ≡ deployments/__init__.py ≡ deployments.serve, and a real deploy → worker → run.
+"""Deployments: prefect.yaml (read by deployments.specs) ≡ the ECS file ≡ deployments.serve, and a real deploy → run.
 
 Fast tests parse the YAML files and build the served deployments offline. The slow ones start a real
 ``prefect server`` subprocess (own PREFECT_HOME and SQLite in a tmp dir), run ``prefect deploy --all`` from the
@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-import deployments
 from arm_etl.limits import DEFAULT_LIMITS, LOAD_LIMIT, READ_LIMIT
-from deployments import DEPLOYMENTS, ECS_POOL, PARAMETERS, PROCESS_POOL, SCHEDULES, SEGMENT_DEPLOYMENT
+from deployments import ECS_POOL, PROCESS_POOL, SEGMENT_DEPLOYMENT, TABLE_VARIABLE, TAGS
+from deployments.specs import DEPLOYMENTS, PARAMETERS, SCHEDULES, SPECS
 from tests.prefect_server import Deployed
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def flows_by_entrypoint() -> dict[str, Any]:
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
-        return {s.entrypoint: load_flow_from_entrypoint(s.entrypoint) for s in deployments.SPECS}
+        return {s.entrypoint: load_flow_from_entrypoint(s.entrypoint) for s in SPECS}
     finally:
         os.chdir(cwd)
 
@@ -112,7 +112,7 @@ def test_yaml_matches_deployments_module(path: Path, flows_by_entrypoint: dict[s
             assert "schedules" not in d
         assert " ".join(d["description"].split()) == spec.description
         assert d["enforce_parameter_schema"] is True
-        assert d["tags"] == list(deployments.TAGS)
+        assert d["tags"] == list(TAGS)
 
 
 def test_the_ecs_file_is_generated_from_prefect_yaml() -> None:
@@ -125,8 +125,8 @@ def test_the_ecs_file_is_generated_from_prefect_yaml() -> None:
 def test_every_deployment_reads_the_table_from_a_variable_and_asks_for_approval(
     flows_by_entrypoint: dict[str, Any],
 ) -> None:
-    for spec in deployments.SPECS:
-        assert spec.parameters["table"] == "{{ prefect.variables." + deployments.TABLE_VARIABLE + " }}", spec.name
+    for spec in SPECS:
+        assert spec.parameters["table"] == "{{ prefect.variables." + TABLE_VARIABLE + " }}", spec.name
         signature = inspect.signature(flows_by_entrypoint[spec.entrypoint].fn).parameters
         if "approve" in signature:  # no deployment swaps production without an operator unless it says so
             assert signature["approve"].default is False, spec.name
@@ -227,6 +227,18 @@ def test_limits_module_is_prefect_free() -> None:
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert DEFAULT_LIMITS == {LOAD_LIMIT: 2, READ_LIMIT: 4}
     assert LOAD_LIMIT == "arm-etl-warehouse-loads" and READ_LIMIT == "arm-etl-dynamodb-reads"
+
+
+def test_the_flows_import_without_prefect_yaml(tmp_path: Path) -> None:
+    """As in the ECS image or a wheel: the code without the repository's prefect.yaml still imports."""
+    import shutil
+
+    for folder in ("arm_etl", "flows", "blocks", "deployments"):
+        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    code = "import flows.schema, flows.segment, flows.centralize, flows.refresh, blocks"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 # ---------------------------------------------------------------------------------------------------- slow
