@@ -37,6 +37,25 @@ def free_port() -> int:
         return port
 
 
+def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``prefect server start`` on 127.0.0.1:``port``, healthy; no scheduler: the real 03:00 schedules must
+    not create runs while a test's worker listens (triggers, actions and events stay on)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port), *SERVER_FLAGS],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/api", proc, log)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 150) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,16 +125,7 @@ def deployed(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     server = worker = None
     server_log, worker_log = home / "server.log", home / "worker.log"
     try:
-        with server_log.open("wb") as out:
-            server = subprocess.Popen(
-                # no scheduler: the real 03:00 schedules must not create runs while the test's worker listens
-                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port), *SERVER_FLAGS],
-                env=server_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_healthy(api_url, server, server_log)
+        server = start_server(port, server_env, server_log)
 
         def cli(*args: str) -> str:
             r = subprocess.run([PREFECT, *args], env=client_env, cwd=REPO, capture_output=True, text=True, timeout=180)

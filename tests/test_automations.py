@@ -38,7 +38,7 @@ from deployments.automations import (
     parse_block_name,
     render,
 )
-from tests.prefect_server import PREFECT, REPO, SERVER_FLAGS, free_port, stop, wait_healthy
+from tests.prefect_server import PREFECT, REPO, free_port, start_server, stop
 
 BLOCK = "custom-webhook/arm-etl-alerts"
 NAMES = {
@@ -220,15 +220,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = home / "server.log"
     proc = None
     try:
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port), *SERVER_FLAGS],
-                env=server_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_healthy(api_url, proc, log)
+        proc = start_server(port, server_env, log)
         yield Server(api_url, ui_url, client_env, log)
     finally:
         stop(proc)
