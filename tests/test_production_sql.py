@@ -13,6 +13,7 @@ import pytest
 
 from arm_etl.warehouse import RedshiftWarehouse, warehouse_for
 from arm_etl.warehouse import production as prod
+from arm_etl.warehouse.privileges import Grantee, Privilege
 from tests import redshift_rules as rules
 
 INT = ("integer", None, 32, 0)
@@ -35,20 +36,20 @@ def statements(state: prod.ProductionState, new: Columns, grants: dict[str, list
 
 
 def views(
-    columns: Columns, privileges: Sequence[prod.Privilege] = (), deps: Sequence[tuple[str, str, str]] = ()
+    columns: Columns, privileges: Sequence[Privilege] = (), deps: Sequence[tuple[str, str, str]] = ()
 ) -> prod.ProductionState:
     return prod.ProductionState("views", True, columns, list(privileges), list(deps))
 
 
-READER = prod.Grantee("user", "ann")
-BI = prod.Grantee("role", "bi")
-TEAM = prod.Grantee("group", "team")
-EVERYONE = prod.Grantee("public", "PUBLIC")
+READER = Grantee("user", "ann")
+BI = Grantee("role", "bi")
+TEAM = Grantee("group", "team")
+EVERYONE = Grantee("public", "PUBLIC")
 
 
 def test_unchanged_columns_replace_every_view_in_place_in_one_transaction() -> None:
     cols: Columns = {"a": [("k", TEXT), ("n", INT)], "_etl_merged": [("segment", INT)]}
-    held = [prod.Privilege(None, "USAGE", READER), prod.Privilege("a", "SELECT", READER)]
+    held = [Privilege(None, "USAGE", READER), Privilege("a", "SELECT", READER)]
     got = statements(views(cols, held), {"a": [("n", INT), ("k", TEXT)], "_etl_merged": [("segment", INT)]})
     assert got == [
         'ALTER SCHEMA "p_live" RENAME TO "p_backup"',
@@ -62,11 +63,11 @@ def test_unchanged_columns_replace_every_view_in_place_in_one_transaction() -> N
 def test_a_new_column_on_redshift_recreates_the_view_and_grants_its_privileges_again() -> None:
     """Redshift replaces a view only with "the identical set of columns": a new column means drop + create."""
     held = [
-        prod.Privilege(None, "USAGE", BI),
-        prod.Privilege("a", "SELECT", READER, grant_option=True),
-        prod.Privilege("a", "SELECT", BI),
-        prod.Privilege("a", "SELECT", TEAM),
-        prod.Privilege("a", "SELECT", EVERYONE),
+        Privilege(None, "USAGE", BI),
+        Privilege("a", "SELECT", READER, grant_option=True),
+        Privilege("a", "SELECT", BI),
+        Privilege("a", "SELECT", TEAM),
+        Privilege("a", "SELECT", EVERYONE),
     ]
     got = statements(views({"a": [("k", TEXT)]}, held), {"a": [("k", TEXT), ("m", INT)]})
     assert got[2:] == [
@@ -112,7 +113,7 @@ def test_the_first_production_is_a_new_schema_of_views_with_the_grants_setting()
 
 
 def test_a_production_of_tables_moves_to_the_backup_once_and_its_privileges_to_the_views() -> None:
-    held = [prod.Privilege(None, "USAGE", BI), prod.Privilege("a", "SELECT", BI), prod.Privilege("old", "SELECT", BI)]
+    held = [Privilege(None, "USAGE", BI), Privilege("a", "SELECT", BI), Privilege("old", "SELECT", BI)]
     state = prod.ProductionState("tables", False, {"a": [("k", TEXT)], "old": [("x", INT)]}, held, [("bi", "v", "a")])
     plan = prod.plan_views(redshift(), "p", "p_live", state, {"a": [("k", TEXT)]})
     assert [st.sql for st in prod.swap_statements("p", "p_loading", "p_live", "p_backup", state, plan)] == [
@@ -132,11 +133,11 @@ def test_catalog_privileges_become_sql_only_in_documented_forms() -> None:
     with pytest.raises(Exception, match="unknown identity_type 'team'"):
         wh.grantee_from_catalog("team", "x")
     with pytest.raises(ValueError, match="privilege 'EXECUTE' cannot be granted on a table or view"):
-        prod.grant_statement(wh, "p", prod.Privilege("a", "EXECUTE", READER))
+        prod.grant_statement(wh, "p", Privilege("a", "EXECUTE", READER))
     with pytest.raises(ValueError, match="privilege 'SELECT; DROP' cannot be granted on a redshift-schema"):
-        prod.grant_statement(wh, "p", prod.Privilege(None, "SELECT; DROP", READER))
+        prod.grant_statement(wh, "p", Privilege(None, "SELECT; DROP", READER))
     # WITH GRANT OPTION only for a user (*GRANT*); a group's is dropped rather than rejected by Redshift.
-    assert prod.grant_statement(wh, "p", prod.Privilege("a", "SELECT", TEAM, True)).sql == (
+    assert prod.grant_statement(wh, "p", Privilege("a", "SELECT", TEAM, True)).sql == (
         'GRANT SELECT ON TABLE "p"."a" TO GROUP "team"'
     )
 

@@ -38,7 +38,7 @@ from arm_etl.warehouse.statement import Statement
 
 if TYPE_CHECKING:
     from arm_etl.warehouse.auth import CredentialProvider
-    from arm_etl.warehouse.production import Grantee
+    from arm_etl.warehouse.privileges import Grantee
 
 log = logging.getLogger("arm_etl.warehouse")
 

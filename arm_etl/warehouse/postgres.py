@@ -17,7 +17,7 @@ from arm_etl.csvformat import POSTGRESQL, CsvDialect
 from arm_etl.warehouse import base
 from arm_etl.warehouse.base import PartLoad, Warehouse, WarehouseError, quote_ident
 from arm_etl.warehouse.bookkeeping import Columns
-from arm_etl.warehouse.production import Grantee
+from arm_etl.warehouse.privileges import Grantee
 from arm_etl.warehouse.statement import Statement
 
 COPY_READ_BYTES: Final = 1 << 20

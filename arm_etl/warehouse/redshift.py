@@ -24,7 +24,7 @@ from arm_etl.csvformat import CsvDialect, redshift_dialect
 from arm_etl.warehouse import redshift_sql
 from arm_etl.warehouse.base import TableCopy, Tables, Warehouse, WarehouseError
 from arm_etl.warehouse.bookkeeping import Columns
-from arm_etl.warehouse.production import Grantee
+from arm_etl.warehouse.privileges import Grantee
 from arm_etl.warehouse.statement import Statement
 
 log = logging.getLogger("arm_etl.warehouse")
