@@ -123,7 +123,8 @@ class SegmentReport:
         lines += [
             f"- mode **{self.mode or 'not started'}**, snapshot `{o.snapshot}`, data-schema "
             f"`{d['data_schema_version'] or '?'}`, into `{self.segment_schema}`",
-            f"- {t['items']} items in {t['chunks']} chunks ({t['chunks_reused']} resumed, "
+            f"- {t['items']} items in {t['chunks']} chunk{'' if t['chunks'] == 1 else 's'} "
+            f"({t['chunks_reused']} resumed, "
             f"{t['chunks_extracted']} scanned now); {t['items_extracted']} items in {self.wall_s:.1f} s = "
             f"**{d['items_per_s']:.0f} items/s**",
             f"- {t['rows']} rows, {human_bytes(t['raw_bytes'])} of CSV, {human_bytes(t['bytes'])} compressed",

@@ -282,3 +282,17 @@ def test_a_parameter_the_generator_cannot_spell_fails_loudly() -> None:
     tags = Adapter(lambda c, doc: c.add_argument("--tag", action="append", help=doc), lambda a: a.tag, ("tag",))
     build(FlowCommand("toy", _Flow(_toy), "toy", print, adapters={"tags": tags}))
     build(FlowCommand("toy", _Flow(_toy), "toy", print, excluded={"tags": "not for the CLI"}))
+
+
+def test_alerts_is_the_automations_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """``arm-etl alerts`` hands its arguments to ``deployments.automations`` (its own --help, its own errors)."""
+    from flows.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["alerts", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: arm-etl alerts [-h] --notify-block TYPE/NAME")
+    with pytest.raises(SystemExit) as done:
+        main(["alerts"])  # --notify-block is required: argparse's usage error, exit 2
+    assert done.value.code == 2 and "--notify-block" in capsys.readouterr().err

@@ -558,7 +558,7 @@ def test_a_failed_segment_run_leaves_its_summary_artifact(source: Source, monkey
     assert lines[4].startswith("- mode **fresh**, snapshot `denied`")
     committed = source.store(segment).read_manifest()
     assert committed is not None and not committed.complete
-    assert f"- {committed.items} items in {len(committed.chunks)} chunks (0 resumed" in artifact
+    assert f"- {committed.items} items in {len(committed.chunks)} chunk" in artifact and "(0 resumed, " in artifact
 
 
 # ------------------------------------------------------------------------------------------ centralization
