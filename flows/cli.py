@@ -9,10 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
-import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -316,7 +313,9 @@ def _dispatch(a: argparse.Namespace) -> int:
         command.show(command.flow(**command.kwargs(a)))
         return 0
     if a.command == "local":
-        return _local_up(a.dir, a.port, None if a.no_prefect else a.prefect_port)
+        from flows.local import local_up
+
+        return local_up(a.dir, a.port, None if a.no_prefect else a.prefect_port)
     if a.command == "seed":
         import boto3
 
@@ -384,36 +383,6 @@ def _print_sql(a: argparse.Namespace) -> int:
         *centralization_script(wh, ds, target, a.total),
     ]
     print(render(iter([*header, *body])), end="")
-    return 0
-
-
-def _local_up(state_dir: str, port: int, prefect_port: int | None) -> int:
-    from arm_etl.localstack import LocalStack
-    from flows.local import PrefectServer
-
-    stack = LocalStack(state_dir, port=port).start()
-    server = None
-    try:
-        if prefect_port is not None:
-            print(f"# starting the Prefect server on 127.0.0.1:{prefect_port} …", flush=True)
-            server = PrefectServer(stack.state_dir, prefect_port).start()
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        print("# arm-etl local stack is up; paste these into another shell:")
-        env = {**stack.env(), **(server.env() if server else {})}
-        for k, v in env.items():
-            print(f"export {k}='{v}'")
-        if server is not None:
-            print(f"# Prefect UI: {server.url}  (runs, logs and artifacts of every command after the exports)")
-        print(f"# state: {stack.state_dir}  (Ctrl-C or SIGTERM stops it)", flush=True)
-        while not stop.is_set():
-            time.sleep(0.2)
-    finally:
-        if server is not None:
-            server.stop()
-        stack.stop()
-        print("# stopped", flush=True)
     return 0
 
 

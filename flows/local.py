@@ -1,4 +1,4 @@
-"""``arm-etl local up``'s Prefect server: one on loopback for the whole session, its runs kept on disk.
+"""``arm-etl local up``: the embedded stack and a Prefect server on loopback, its runs kept on disk.
 
 Without ``PREFECT_API_URL`` every ``arm-etl`` command starts a temporary Prefect API (8–25 s here) and its
 runs vanish with it. ``local up`` starts ``prefect server start`` once, with its database in the stack's
@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -77,3 +78,34 @@ class PrefectServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def local_up(state_dir: str, port: int, prefect_port: int | None) -> int:
+    """``arm-etl local up``: the stack and (unless ``prefect_port`` is None) a Prefect server, in the foreground
+    until Ctrl-C or SIGTERM; prints the exports another shell needs and the UI's address."""
+    from arm_etl.localstack import LocalStack
+
+    stack = LocalStack(state_dir, port=port).start()
+    server = None
+    try:
+        if prefect_port is not None:
+            print(f"# starting the Prefect server on 127.0.0.1:{prefect_port} …", flush=True)
+            server = PrefectServer(stack.state_dir, prefect_port).start()
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        print("# arm-etl local stack is up; paste these into another shell:")
+        env = {**stack.env(), **(server.env() if server else {})}
+        for k, v in env.items():
+            print(f"export {k}='{v}'")
+        if server is not None:
+            print(f"# Prefect UI: {server.url}  (runs, logs and artifacts of every command after the exports)")
+        print(f"# state: {stack.state_dir}  (Ctrl-C or SIGTERM stops it)", flush=True)
+        while not stop.is_set():
+            time.sleep(0.2)
+    finally:
+        if server is not None:
+            server.stop()
+        stack.stop()
+        print("# stopped", flush=True)
+    return 0
