@@ -144,7 +144,8 @@ class SegmentRun:
                 self.mode = "load"
             else:
                 self.mode = "resume"
-                self.store.delete_except(p.key for p in old.parts())
+                kept = [*(p.key for p in old.parts()), *(self.store.checkpoint_key(c.no) for c in old.chunks)]
+                self.store.delete_except(kept)
             self.stats.chunks_reused = len(old.chunks)
             log.info(
                 "segment %d: %s from manifest (%d chunks committed, snapshot %s)",
@@ -214,7 +215,8 @@ class SegmentRun:
         return Uploaded(record, data if keep_data else None)
 
     def commit(self, up: Uploaded, end_key: dict[str, Any] | None) -> None:
-        """Record a chunk as uploaded (chunks commit in order); the manifest is the checkpoint."""
+        """Record a chunk as uploaded (chunks commit in order): its checkpoint object, or the whole manifest
+        once the upload is complete. The manifest with its checkpoints is what a re-run resumes from."""
         assert self.manifest is not None
         with self._manifest_lock:
             if up.record.no != len(self.manifest.chunks):
@@ -222,9 +224,13 @@ class SegmentRun:
             self.manifest.chunks.append(up.record)
             self.manifest.position = key_to_json(end_key)
             self.manifest.complete = end_key is None
-            if self.manifest.complete and self.warehouse is not None and self.warehouse.needs_copy_manifests:
+            if not self.manifest.complete:
+                self.store.write_checkpoint(up.record, self.manifest.position)
+                return
+            if self.warehouse is not None and self.warehouse.needs_copy_manifests:
                 self.manifest.copy_manifests = self.store.write_copy_manifests(self.manifest)
-            self.store.write_manifest(self.manifest)
+            self.store.write_manifest(self.manifest)  # whole and complete: the checkpoints are now redundant
+            self.store.delete_checkpoints()
 
     # ------------------------------------------------------------------ load
 

@@ -16,7 +16,7 @@ import orjson
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from arm_etl.errors import ArmEtlError
-from arm_etl.manifest import Manifest, Part
+from arm_etl.manifest import ChunkRecord, Manifest, Part
 
 PARTS_PER_CHUNK = 1000
 
@@ -87,6 +87,7 @@ class PartStore:
         self.bucket = bucket
         self.prefix = f"{source_table}/part_{segment}/"
         self.manifest_key = self.prefix + "manifest.json"
+        self.checkpoint_prefix = self.prefix + "chunks/"
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -139,8 +140,26 @@ class PartStore:
         return parts, blobs
 
     def read_manifest(self) -> Manifest | None:
+        """The segment's manifest: ``manifest.json``, plus the chunks committed since as checkpoint objects."""
+        data = self._get_or_none(self.manifest_key)
+        if data is None:
+            return None
+        manifest = Manifest.from_json(orjson.loads(data))
+        if not manifest.complete:
+            for key in sorted(self.list_keys(self.checkpoint_prefix)):
+                checkpoint = orjson.loads(self.get(key))
+                record = ChunkRecord.from_json(checkpoint["chunk"])
+                if record.no < len(manifest.chunks):
+                    continue  # already in manifest.json
+                if record.no != len(manifest.chunks):
+                    break  # a gap: nothing after it was committed in order
+                manifest.chunks.append(record)
+                manifest.position = checkpoint["position"]
+        return manifest
+
+    def _get_or_none(self, key: str) -> bytes | None:
         try:
-            data = self.s3.get_object(Bucket=self.bucket, Key=self.manifest_key)["Body"].read()
+            data: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404"):
@@ -152,10 +171,28 @@ class PartStore:
             raise
         except EndpointConnectionError as exc:
             raise StorageError(f"S3 unreachable (bucket {self.bucket!r}): {exc}") from None
-        return Manifest.from_json(orjson.loads(data))
+        return data
 
     def write_manifest(self, manifest: Manifest) -> None:
+        """The whole manifest: at a run's start (no chunks yet) and once its upload is complete."""
         self.put(self.manifest_key, orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2), "application/json")
+
+    def checkpoint_key(self, chunk_no: int) -> str:
+        return f"{self.checkpoint_prefix}{chunk_no:09d}.json"
+
+    def write_checkpoint(self, record: ChunkRecord, position: dict[str, Any] | None) -> None:
+        """One committed chunk and the scan position after it, as its own small object.
+
+        Why not rewrite ``manifest.json``: it grows with the chunks, so rewriting it per chunk costs
+        O(chunks²) bytes over a run; a checkpoint costs the same whatever the run's length, so chunks can
+        be small (memory) at no extra S3 cost. :meth:`read_manifest` reads them back in order.
+        """
+        body = orjson.dumps({"chunk": record.to_json(), "position": position})
+        self.put(self.checkpoint_key(record.no), body, "application/json")
+
+    def delete_checkpoints(self) -> int:
+        """Once ``manifest.json`` holds every chunk, its checkpoints are redundant."""
+        return self._delete(self.list_keys(self.checkpoint_prefix))
 
     def write_copy_manifests(self, manifest: Manifest) -> dict[str, str]:
         """One Redshift COPY manifest per table (``mandatory`` entries with content lengths)."""
@@ -170,23 +207,22 @@ class PartStore:
             out[table] = key
         return out
 
-    def list_keys(self) -> list[str]:
-        keys: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Prefix": self.prefix}
-            if token:
-                kwargs["ContinuationToken"] = token
-            resp = self._call("list", self.s3.list_objects_v2, **kwargs)
-            keys.extend(o["Key"] for o in resp.get("Contents", ()))
-            if not resp.get("IsTruncated"):
-                return keys
-            token = resp.get("NextContinuationToken")
+    def list_keys(self, prefix: str | None = None) -> list[str]:
+        """Every key under this segment's prefix (or ``prefix``), through S3's paginator."""
+
+        def keys(**kwargs: Any) -> list[str]:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(**kwargs)
+            return [o["Key"] for page in pages for o in page.get("Contents", ())]
+
+        found: list[str] = self._call("list", keys, Prefix=prefix or self.prefix)
+        return found
 
     def delete_except(self, keep: Iterable[str]) -> int:
         """Remove this segment's objects that the manifest does not reference (orphans of a dead run)."""
         keep_set = set(keep) | {self.manifest_key}
-        doomed = [k for k in self.list_keys() if k not in keep_set]
+        return self._delete([k for k in self.list_keys() if k not in keep_set])
+
+    def _delete(self, doomed: list[str]) -> int:
         for i in range(0, len(doomed), 1000):
             self._call(
                 "delete orphans",

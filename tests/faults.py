@@ -115,7 +115,7 @@ def install(point: str, n: int) -> None:
     elif point == "transform":
         _on_nth(SegmentRun, "transform", point, n)
     elif point == "checkpoint":
-        _on_nth(PartStore, "write_manifest", point, n)
+        _on_nth(PartStore, "write_checkpoint", point, n)
     elif point == "finish":
         _on_nth(Warehouse, "replace_schema", point, n)
     elif point == "merge":

@@ -56,7 +56,7 @@ TARGET = "faults"
 RUN = {"page_limit": 2, "pages_per_chunk": 2, "max_in_flight": 2}
 CLI_RUN = ["--page-limit", "2", "--pages-per-chunk", "2", "--max-in-flight", "2"]
 # SIGKILL point (tests/faults.py) → n (the n-th time the point is reached)
-KILLS: dict[str, int] = {"scan": 4, "transform": 3, "upload": 2, "checkpoint": 3, "load": 3, "finish": 1, "swap": 1}
+KILLS: dict[str, int] = {"scan": 4, "transform": 3, "upload": 2, "checkpoint": 2, "load": 3, "finish": 1, "swap": 1}
 # every fault owns one segment (manifest, parts and segment schema are per segment)
 FAULTS = [*KILLS, "s3", "copy_drop", "throttle", "swap_drop"]
 
@@ -170,7 +170,8 @@ def killed(source: Source, stack: Any, prefect_api: str) -> Iterator[dict[str, K
 def orphans(store: PartStore) -> set[str]:
     m = store.read_manifest()
     assert m is not None
-    return set(store.list_keys()) - {p.key for p in m.parts()} - {store.manifest_key}
+    referenced = {p.key for p in m.parts()} | {store.checkpoint_key(c.no) for c in m.chunks} | {store.manifest_key}
+    return set(store.list_keys()) - referenced
 
 
 @pytest.mark.slow
