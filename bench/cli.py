@@ -31,6 +31,15 @@ DEFAULT_ROWS = (*MAIN_ROWS, "arm-etl-10x")  # arm-etl-core (the flow's phases wi
 DLT_FORMATS = ("insert_values", "csv")
 
 
+def flow_default(parameter: str) -> Any:
+    """The segment flow's own default for ``parameter``: the benchmark measures what users run."""
+    import inspect
+
+    from flows.segment import segment_etl
+
+    return inspect.signature(segment_etl.fn).parameters[parameter].default
+
+
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -179,8 +188,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--baseline-items", type=int, default=20_000, help="items for the slow naive and dlt rows")
     ap.add_argument("--x10", choices=("auto", "full", "tenth"), default="auto", help="how the memory row runs")
     ap.add_argument("--budget-s", type=float, default=570, help="time budget --x10 auto plans against")
-    ap.add_argument("--pages-per-chunk", type=int, default=16, help="arm-etl chunk size in 1 MB pages")
-    ap.add_argument("--max-in-flight", type=int, default=3)
+    ap.add_argument(
+        "--pages-per-chunk",
+        type=int,
+        default=flow_default("pages_per_chunk"),
+        help="arm-etl chunk size in 1 MB pages (default: the segment flow's)",
+    )
+    ap.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=flow_default("max_in_flight"),
+        help="arm-etl chunks in flight (default: the segment flow's)",
+    )
     ap.add_argument("--dlt-formats", default=",".join(DLT_FORMATS), help="dlt loader_file_format candidates")
     ap.add_argument("--dlt-probe-items", type=int, default=5_000, help="items per dlt format probe")
     ap.add_argument(
