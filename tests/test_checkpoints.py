@@ -3,33 +3,29 @@ committed chunk between (``arm_etl.upload.PartStore``), read back as one manifes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from arm_etl.manifest import ChunkRecord, Manifest, Part
 from arm_etl.upload import PartStore
 
-BUCKET = "etl-data"
-
 
 @pytest.fixture()
-def store() -> Iterator[PartStore]:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        yield PartStore(s3, BUCKET, "orders", 3)
+def store(stack: Any, s3: Any, table_name: str) -> PartStore:
+    """On the session's moto server (an in-process ``mock_aws`` would reset the state other tests share)."""
+    from tests.exactness import ensure_buckets
+
+    ensure_buckets(stack)
+    return PartStore(s3, stack.env()["ARM_ETL_DATA_BUCKET"], table_name, 3)
 
 
 def record(no: int) -> ChunkRecord:
-    return ChunkRecord(no, 10, 11, [Part("t", f"orders/part_3/t/{no:09d}.csv.gz", 10, 100, 400)], {"nul": no}, {})
+    return ChunkRecord(no, 10, 11, [Part("t", f"x/part_3/t/{no:09d}.csv.gz", 10, 100, 400)], {"nul": no}, {})
 
 
 def header() -> Manifest:
-    return Manifest("orders", 3, 4, "20261203", "v1", "2026-12-03T03:00:00Z")
+    return Manifest("x", 3, 4, "20261203", "v1", "2026-12-03T03:00:00Z")
 
 
 def position(no: int) -> dict[str, Any]:
@@ -45,7 +41,7 @@ def test_checkpoints_read_back_as_one_manifest_in_order(store: PartStore) -> Non
     assert m.chunks == [record(0), record(1), record(2)]
     assert m.position == position(2)
     assert store.list_keys(store.checkpoint_prefix) == [store.checkpoint_key(n) for n in range(3)]
-    assert store.checkpoint_key(2) == "orders/part_3/chunks/000000002.json"
+    assert store.checkpoint_key(2) == f"{store.prefix}chunks/000000002.json" and store.prefix.endswith("/part_3/")
 
 
 def test_a_gap_ends_the_committed_chunks(store: PartStore) -> None:
