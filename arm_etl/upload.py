@@ -141,9 +141,12 @@ class PartStore:
 
     def read_manifest(self) -> Manifest | None:
         """The segment's manifest: ``manifest.json``, plus the chunks committed since as checkpoint objects."""
-        data = self._get_or_none(self.manifest_key)
-        if data is None:
-            return None
+        try:
+            data = self.get(self.manifest_key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404"):
+                return None  # never started
+            raise
         manifest = Manifest.from_json(orjson.loads(data))
         if not manifest.complete:
             for key in sorted(self.list_keys(self.checkpoint_prefix)):
@@ -156,22 +159,6 @@ class PartStore:
                 manifest.chunks.append(record)
                 manifest.position = checkpoint["position"]
         return manifest
-
-    def _get_or_none(self, key: str) -> bytes | None:
-        try:
-            data: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404"):
-                return None
-            if code == "NoSuchBucket":
-                raise StorageError(
-                    f"S3 bucket {self.bucket!r} does not exist; create it or set ARM_ETL_DATA_BUCKET"
-                ) from None
-            raise
-        except EndpointConnectionError as exc:
-            raise StorageError(f"S3 unreachable (bucket {self.bucket!r}): {exc}") from None
-        return data
 
     def write_manifest(self, manifest: Manifest) -> None:
         """The whole manifest: at a run's start (no chunks yet) and once its upload is complete."""
