@@ -103,7 +103,7 @@ def full_refresh(
         runs = [_segment_subflow(i, params) for i in range(total)]
     stores = [PartStore(res.s3, res.data_bucket, table, i) for i in range(total)]
     rollup = Rollup(table, total, snapshot, runs, [s.read_manifest() for s in stores])
-    failed = [r for r in runs if r.state != "Completed"]
+    failed = [r for r in runs if not r.completed]
 
     def again(segment: int) -> str:  # the same snapshot, so the re-run resumes this refresh's upload
         return segment_remedy(table, segment, total, {"snapshot": snapshot})
@@ -125,9 +125,9 @@ def full_refresh(
             centralization_deployment, {"table": table, "total": total, **central, **blocks}
         )
         rollup.centralization = run
-        if run.state == "Completed":
+        if run.completed:
             msg = f"{table} refreshed: {total} segments centralized by {run.name}"
-        elif run.state in _WAITING:
+        elif run.waiting:
             msg = f"{table}: {total} segments loaded; centralization {run.name} waits for approval at {run.url}"
         else:
             rollup.publish(f"centralization {run.state}")
@@ -140,16 +140,15 @@ def full_refresh(
     return {"message": out["message"], "centralization": out, "snapshot": snapshot}
 
 
-_WAITING = ("Paused", "Suspended")
-
-
 @dataclass
 class RunOutcome:
     """How one child run of the refresh ended, with the link an operator follows."""
 
     segment: int
     name: str
-    state: str
+    state: str  # the state's name, as the UI shows it
+    completed: bool  # by the state's type: a run completed under another name (e.g. "Declined") counts
+    waiting: bool  # Paused or Suspended: waiting for an operator
     message: str = ""
     url: str = ""
 
@@ -168,6 +167,8 @@ def _outcome(segment: int, run: Any) -> RunOutcome:
         segment,
         run.name,
         state.name if state else "?",
+        bool(state and state.is_completed()),
+        bool(state and state.is_paused()),
         (state.message or "") if state and not state.is_completed() else "",
         url_for(run) or "",
     )
