@@ -26,6 +26,8 @@ from uuid import UUID
 import httpx
 import yaml
 
+from arm_etl.errors import ArmEtlError
+
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
 
@@ -42,7 +44,7 @@ MIN_PROACTIVE_SECONDS = 10.0
 """Prefect refuses Proactive triggers with ``within`` below 10 seconds."""
 
 
-class AutomationsError(Exception):
+class AutomationsError(ArmEtlError):
     """A problem the user can fix (bad block name, missing block, bad file); the CLI prints it, exit code 2."""
 
 

@@ -252,15 +252,19 @@ def test_automations_notify_through_the_named_block(server: Server, tmp_path: Pa
                 cookies=None,
             ).save(BLOCK.split("/")[1])
 
-        def install(*extra: str) -> str:
-            r = subprocess.run(
-                [sys.executable, "-m", "deployments.automations", "--notify-block", BLOCK, *extra],
+        def run_command(block: str, *extra: str) -> subprocess.CompletedProcess[str]:
+            """The documented command, run against the test's server."""
+            return subprocess.run(
+                [sys.executable, "-m", "deployments.automations", "--notify-block", block, *extra],
                 env=server.env,
                 cwd=REPO,
                 capture_output=True,
                 text=True,
                 timeout=120,
             )
+
+        def install(*extra: str) -> str:
+            r = run_command(BLOCK, *extra)
             assert r.returncode == 0, f"install failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
             assert token not in r.stdout + r.stderr
             return r.stdout
@@ -280,25 +284,11 @@ def test_automations_notify_through_the_named_block(server: Server, tmp_path: Pa
         out = install("--segment-max-minutes", "0.25")  # the documented command: replaces, never duplicates
         assert out.count("replaced 1 of the same name") == 3
 
-        bad = subprocess.run(
-            [sys.executable, "-m", "deployments.automations", "--notify-block", "custom-webhook/missing"],
-            env=server.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        bad = run_command("custom-webhook/missing")
         assert bad.returncode == 2 and "no block 'custom-webhook/missing'" in bad.stderr
         with server.settings():
             Secret(value=SecretStr(token)).save("not-a-notifier")
-        bad = subprocess.run(
-            [sys.executable, "-m", "deployments.automations", "--notify-block", "secret/not-a-notifier"],
-            env=server.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        bad = run_command("secret/not-a-notifier")
         assert bad.returncode == 2 and "cannot send notifications" in bad.stderr, bad.stderr
         assert token not in bad.stdout + bad.stderr
 
