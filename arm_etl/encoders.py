@@ -59,15 +59,55 @@ def _canonical_text(tag: str, v: Any) -> str:
     raise Reject("type_drift")
 
 
-def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
-    """The cell encoder of one column type: returns the CSV cell text or raises :class:`Reject`."""
+def _parse_type(type_text: str) -> tuple[str, str | None, str | None]:
     m = _TYPE.match(type_text)
     if not m:
         raise DataSchemaError(f"unsupported column type {type_text!r}")
-    base, a, b = m.group(1), m.group(2), m.group(3)
+    return m.group(1), m.group(2), m.group(3)
+
+
+def _varchar_limit(a: str | None) -> int:
+    return min(int(a or MAX_VARCHAR), MAX_VARCHAR)
+
+
+def _decimal_rooms(a: str | None, b: str | None) -> tuple[int, int, bool]:
+    """Integer digits and fractional digits a DECIMAL(p,s) takes, and whether its unscaled value is int64-bound."""
+    precision, scale = int(a or 38), int(b or 0)
+    # a DECIMAL(38,38) of an older data-schema still gets 37 fractional digits
+    return precision - scale, min(scale, MAX_DECIMAL_SCALE), precision == INT64_DECIMAL_PRECISION
+
+
+#: The kinds of cell the compiled transform (``arm_etl._transform_c``) encodes itself; the numbers are its own.
+KIND_PYTHON, KIND_VARCHAR, KIND_BIGINT, KIND_DECIMAL, KIND_BOOLEAN, KIND_TIMESTAMPTZ, KIND_DATE = range(7)
+
+
+def compiled_kind(type_text: str) -> tuple[int, int, int]:
+    """How the compiled transform encodes the common values of a column type: ``(kind, a, b)``.
+
+    VARCHAR strings, numbers and booleans (``a`` = the byte limit), plain BIGINT numbers, plain DECIMAL
+    numbers without the int64 bound (``a``, ``b`` = integer and fractional digits), BOOLEAN, and the
+    TIMESTAMPTZ and DATE strings it can tell are valid; everything else — other tags, other types, numbers
+    in exponent form, a value the compiled check does not accept outright — goes to the Python encoder of
+    :func:`encoder_for`, which the compiled code mirrors exactly (``tests/test_transform_compiled.py`` holds
+    them to byte-identical output)."""
+    base, a, b = _parse_type(type_text)
+    if base == "VARCHAR":
+        return KIND_VARCHAR, _varchar_limit(a), 0
+    if base == "BIGINT":
+        return KIND_BIGINT, 0, 0
+    if base in ("DECIMAL", "NUMERIC"):
+        int_room, frac_room, int64_bound = _decimal_rooms(a, b)
+        return (KIND_PYTHON, 0, 0) if int64_bound else (KIND_DECIMAL, int_room, frac_room)
+    kinds = {"BOOLEAN": KIND_BOOLEAN, "TIMESTAMPTZ": KIND_TIMESTAMPTZ, "DATE": KIND_DATE}
+    return kinds.get(base, KIND_PYTHON), 0, 0
+
+
+def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
+    """The cell encoder of one column type: returns the CSV cell text or raises :class:`Reject`."""
+    base, a, b = _parse_type(type_text)
 
     if base == "VARCHAR":
-        limit = min(int(a or MAX_VARCHAR), MAX_VARCHAR)
+        limit = _varchar_limit(a)
 
         def enc_varchar(tag: str, v: Any) -> str:
             # One call per string cell: the checks are inline, ASCII (the common case) skips encoding.
@@ -110,10 +150,8 @@ def encoder_for(type_text: str, dialect: CsvDialect) -> Encoder:
         return enc_int
 
     if base in ("DECIMAL", "NUMERIC"):
-        precision, scale = int(a or 38), int(b or 0)
-        int_room = precision - scale
-        frac_room = min(scale, MAX_DECIMAL_SCALE)  # a DECIMAL(38,38) of an older data-schema still gets 37
-        int64_bound = precision == INT64_DECIMAL_PRECISION
+        scale = int(b or 0)
+        int_room, frac_room, int64_bound = _decimal_rooms(a, b)
 
         def enc_decimal(tag: str, v: Any) -> str:
             if tag != "N":

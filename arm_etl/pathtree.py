@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from arm_etl.csvformat import CsvDialect
 from arm_etl.dataschema import DataSchema, Table
-from arm_etl.encoders import Encoder, encoder_for
+from arm_etl.encoders import Encoder, compiled_kind, encoder_for
 
 
 @dataclass(slots=True)
@@ -21,6 +21,7 @@ class _Col:
     slot: int
     enc: Encoder
     is_super: bool
+    kind: tuple[int, int, int] = (0, 0, 0)  # encoders.compiled_kind of its type
 
 
 @dataclass(slots=True)
@@ -45,6 +46,9 @@ class PathNode:
     spath: tuple[str | None, ...] = ()  # path from the item root; None = "an element of the list here"
     fast_enc: Encoder | None = None  # encoder of a plain (non-SUPER) column here
     fast_slot: int = -1
+    fast_kind: int = 0  # how the compiled transform encodes it (encoders.compiled_kind), with its two numbers
+    fast_a: int = 0
+    fast_b: int = 0
     yields_rows: bool = False  # a child-table row can come from a value here (a list plan at or under it)
     row_children: dict[str, PathNode] = field(default_factory=dict)  # the children that can yield rows
     element: PathNode | None = None  # the list element's node (an empty one where the data-schema has none)
@@ -78,7 +82,7 @@ def build_trees(schema: DataSchema, dialect: CsvDialect) -> tuple[dict[str, tupl
             enc = encoders.get(c.type)
             if enc is None:
                 enc = encoders[c.type] = encoder_for(c.type, dialect)
-            _node(trie, c.path).col = _Col(i, enc, c.type == "SUPER")
+            _node(trie, c.path).col = _Col(i, enc, c.type == "SUPER", compiled_kind(c.type))
     for trie, _ in roots.values():
         _compile(trie, ())
     return roots, plans
@@ -101,6 +105,7 @@ def _compile(node: PathNode, spath: tuple[str | None, ...]) -> bool:
     col = node.col
     if col is not None and not col.is_super:
         node.fast_enc, node.fast_slot = col.enc, col.slot
+        node.fast_kind, node.fast_a, node.fast_b = col.kind
     for key, child in node.children.items():
         below = _compile(child, (*spath, key))
         if key is not None and below:

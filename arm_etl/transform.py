@@ -9,6 +9,7 @@ path trees walked here in :mod:`arm_etl.pathtree`.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,14 @@ from arm_etl.dynamodb_json import SET_TAGS, as_b64, json_bytes, sort_set, wire_j
 from arm_etl.encoders import Reject
 from arm_etl.pathtree import PathNode, build_trees
 from arm_etl.routing import Router
+
+try:  # the compiled hot path, built by `pip install` where a C compiler is; the pure-Python path otherwise
+    from arm_etl import _transform_c
+except ImportError:  # pragma: no cover - only where the extension could not be built
+    _transform_c = None  # type: ignore[assignment]
+
+#: Whether this installation has the compiled transform (``ARM_ETL_PURE_PYTHON=1`` turns it off).
+COMPILED = _transform_c is not None and os.environ.get("ARM_ETL_PURE_PYTHON", "") in ("", "0")
 
 CHUNK_BYTES = 65535
 
@@ -88,9 +97,14 @@ class Transformer:
     maps, lists, sets, NULLs, SUPER columns and values the data-schema does not expect take the general
     ``_cell`` path. Cells start as the dialect's NULL text, so a row is joined as is. Child-table rows are
     emitted after their parent's row, visiting only attributes under which a list plan exists.
+
+    ``compiled`` (default: :data:`COMPILED`) runs the same walk in C (``arm_etl/_transform_c.c``), which
+    calls back into the methods here for every rejected value and every cell it does not encode itself.
     """
 
-    def __init__(self, schema: DataSchema, dialect: CsvDialect, segment: int, extracted_at: str):
+    def __init__(
+        self, schema: DataSchema, dialect: CsvDialect, segment: int, extracted_at: str, compiled: bool | None = None
+    ):
         self.schema = schema
         self.dialect = dialect
         self.null = dialect.null
@@ -103,9 +117,29 @@ class Transformer:
         self.rejects_lines: list[str] = []
         self.reasons: Counter[str] = Counter()
         self.reject_tables: Counter[str] = Counter()
+        self.compiled = COMPILED if compiled is None else compiled and _transform_c is not None
 
     def transform(self, items: Iterable[dict[str, Any]], chunk_no: int = 0) -> TransformResult:
         self.chunk_no = chunk_no
+        if self.compiled:
+            count = _transform_c.transform_items(
+                self, items, self.roots, self.router.route, _Ctx, self.null, self.meta_tail
+            )
+        else:
+            count = self._transform_items(items)
+        lines = {name: plan.lines for name, plan in self.plans.items() if plan.lines}
+        if self.rejects_lines:
+            lines[REJECTS_TABLE] = self.rejects_lines
+        result = TransformResult(lines, count, self.reasons, self.reject_tables)
+        for plan in self.plans.values():
+            plan.lines = []
+        self.rejects_lines = []
+        self.reasons = Counter()
+        self.reject_tables = Counter()
+        return result
+
+    def _transform_items(self, items: Iterable[dict[str, Any]]) -> int:
+        """The batch loop (mirrored by ``_transform_c.transform_items``): fills the plans' lines."""
         count = 0
         roots = self.roots
         route_of = self.router.route
@@ -128,16 +162,7 @@ class Transformer:
             plan.lines.append(",".join(row) + tail)
             if trie.row_children:
                 children(trie, item, ctx)
-        lines = {name: plan.lines for name, plan in self.plans.items() if plan.lines}
-        if self.rejects_lines:
-            lines[REJECTS_TABLE] = self.rejects_lines
-        result = TransformResult(lines, count, self.reasons, self.reject_tables)
-        for plan in self.plans.values():
-            plan.lines = []
-        self.rejects_lines = []
-        self.reasons = Counter()
-        self.reject_tables = Counter()
-        return result
+        return count
 
     def _walk_map(self, node: PathNode, m: dict[str, Any], row: list[str], ctx: _Ctx) -> None:
         """Fill scalar and SUPER cells of one row from a map (the item or a map element)."""
@@ -145,8 +170,7 @@ class Transformer:
         for key, av in m.items():
             child = children.get(key)
             if child is None:
-                if not _empty(av):
-                    self._reject(ctx, av, "new_column", self._path(ctx, (*node.spath, key)))
+                self._unknown(node, key, av, ctx)
                 continue
             enc = child.fast_enc
             if enc is None:
@@ -159,7 +183,12 @@ class Transformer:
                     try:
                         row[child.fast_slot] = enc(tag, v)
                     except Reject as r:
-                        self._reject(ctx, av, r.reason, self._path(ctx, child.spath))
+                        self._reject_at(ctx, av, r.reason, child)
+
+    def _unknown(self, node: PathNode, key: str, av: dict[str, Any], ctx: _Ctx) -> None:
+        """An attribute the data-schema has no path for: rejected unless it holds nothing."""
+        if not _empty(av):
+            self._reject(ctx, av, "new_column", self._path(ctx, (*node.spath, key)))
 
     def _cell(self, node: PathNode, av: dict[str, Any], row: list[str], ctx: _Ctx) -> None:
         for tag, v in av.items():
@@ -171,7 +200,7 @@ class Transformer:
             try:
                 row[col.slot] = col.enc(tag, v)
             except Reject as r:
-                self._reject(ctx, av, r.reason, self._path(ctx, node.spath))
+                self._reject_at(ctx, av, r.reason, node)
         elif tag == "M":
             if v:
                 self._walk_map(node, v, row, ctx)
@@ -190,7 +219,7 @@ class Transformer:
             try:
                 row[col.slot] = col.enc(tag, v)
             except Reject as r:
-                self._reject(ctx, av, r.reason, self._path(ctx, node.spath))
+                self._reject_at(ctx, av, r.reason, node)
 
     def _children(self, node: PathNode, m: dict[str, Any], ctx: _Ctx) -> None:
         """Emit child-table rows for every list and set under a map (after its own row)."""
@@ -214,11 +243,7 @@ class Transformer:
         plan = node.list_plan
         element = node.element
         assert plan is not None and element is not None
-        if tag in SET_TAGS:
-            scalar = SET_TAGS[tag]
-            elements: list[dict[str, Any]] = [{scalar: x} for x in sort_set(tag, values)]
-        else:
-            elements = values
+        elements = self._set_elements(tag, values) if tag in SET_TAGS else values
         idx = ctx.idx
         base = [self.null] * plan.ncols
         for s, cell in zip(plan.key_slots, ctx.key_cells, strict=True):
@@ -246,11 +271,17 @@ class Transformer:
                         try:
                             row[slot] = enc(t, v)
                         except Reject as r:
-                            self._reject(ctx, av, r.reason, self._path(ctx, element.spath))
+                            self._reject_at(ctx, av, r.reason, element)
             lines.append(",".join(row) + tail)
             if more:
                 self._children_of(element, av, ctx)
             idx.pop()
+
+    @staticmethod
+    def _set_elements(tag: str, values: list[Any]) -> list[dict[str, Any]]:
+        """A set's elements as list elements, in the set's canonical order."""
+        scalar = SET_TAGS[tag]
+        return [{scalar: x} for x in sort_set(tag, values)]
 
     @staticmethod
     def _path(ctx: _Ctx, spath: tuple[str | None, ...]) -> list[str | int]:
@@ -265,6 +296,9 @@ class Transformer:
             for tag, v in av.items():
                 key[attr] = as_b64(v) if tag == "B" else v
         return json_bytes(key).decode()
+
+    def _reject_at(self, ctx: _Ctx, av: dict[str, Any], reason: str, node: PathNode) -> None:
+        self._reject(ctx, av, reason, self._path(ctx, node.spath))
 
     def _reject(self, ctx: _Ctx, av: dict[str, Any], reason: str, path: list[str | int]) -> None:
         self.reasons[reason] += 1

@@ -1,0 +1,14 @@
+"""Types of the compiled transform (``_transform_c.c``); its reference is ``Transformer._transform_items``."""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+def transform_items(
+    transformer: Any,
+    items: Iterable[dict[str, Any]],
+    roots: dict[str, tuple[Any, Any]],
+    route: Callable[[dict[str, Any]], str],
+    ctx_type: type,
+    null: str,
+    tail: str,
+) -> int: ...
