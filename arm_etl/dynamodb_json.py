@@ -43,7 +43,16 @@ def sort_set(tag: str, values: list[Any]) -> list[Any]:
 
 def wire_json(av: dict[str, Any]) -> bytes:
     """DynamoDB JSON of one value (binary as base64 text, as on the wire)."""
-    return json_bytes(_wire(av))
+    try:
+        return orjson.dumps(av, default=_b64_default)  # one C call: no Python copy of the value first
+    except TypeError:  # a lone surrogate: json_bytes escapes it
+        return json_bytes(_wire(av))
+
+
+def _b64_default(o: Any) -> str:
+    if isinstance(o, (bytes, bytearray, memoryview)):
+        return as_b64(o)
+    raise TypeError(f"{type(o).__name__} is not DynamoDB JSON")
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -81,10 +81,11 @@ class _Ctx:
     The path of a rejected value is rebuilt from the node's static path and ``idx`` (see ``_path``), so the
     walk keeps no path of its own."""
 
-    __slots__ = ("idx", "item", "key_cells", "table")
+    __slots__ = ("idx", "item", "key_cells", "key_field", "table")
 
     def __init__(self, item: dict[str, Any], table: str):
         self.item = item
+        self.key_field: str | None = None  # the item's key as a CSV field, made at its first reject
         self.key_cells: list[str] = []
         self.idx: list[int] = []
         self.table = table
@@ -304,10 +305,13 @@ class Transformer:
         self.reasons[reason] += 1
         table = ctx.table if not path else self._table_at(ctx.table, path)
         self.reject_tables[table] += 1
+        key_field = ctx.key_field
+        if key_field is None:
+            key_field = ctx.key_field = quote(self.item_key(ctx.item))
         head = ",".join(
             [
                 quote(table),
-                quote(self.item_key(ctx.item)),
+                key_field,
                 quote(json_bytes(path).decode()),
                 quote(reason),
             ]
