@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from arm_etl.config import target_schema
-from arm_etl.memory import limit_malloc_arenas
+from arm_etl.memory import limit_malloc_arenas, quiet_gc
 from arm_etl.pipeline import Pipeline
 from arm_etl.segment import Chunk, RunOptions, SegmentRun
 from arm_etl.upload import PartStore
@@ -64,6 +64,12 @@ class PhaseClock:
 
 
 def run_sequential(run: SegmentRun) -> tuple[dict[str, int], PhaseClock]:
+    """Every phase alone, with the collector settings the pipeline runs under (``quiet_gc``)."""
+    with quiet_gc():
+        return _sequential(run)
+
+
+def _sequential(run: SegmentRun) -> tuple[dict[str, int], PhaseClock]:
     clock = PhaseClock()
     clock.timed("setup", run.prepare)
     clock.timed("load", run.begin_load)
