@@ -767,7 +767,64 @@ static PyObject *py_transform_items(PyObject *module, PyObject *const *args, Py_
     return PyLong_FromSsize_t(count);
 }
 
+/* upload._utf8_parts: CSV lines as UTF-8, packed greedily into parts of at most part_size bytes (a line is
+ * never split; a line over part_size is a part of its own). Returns [(bytes, lines)]. Each line is encoded
+ * into its part's buffer directly: no bytes object per line, no join. */
+static PyObject *py_utf8_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "utf8_parts(lines: list[str], part_size: int)");
+        return NULL;
+    }
+    PyObject *lines = args[0];
+    Py_ssize_t part_size = PyLong_AsSsize_t(args[1]);
+    if (part_size == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(lines);
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    Py_ssize_t start = 0, size = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        Py_ssize_t len = 0;
+        if (i < n) {
+            PyObject *line = PyList_GET_ITEM(lines, i);
+            if (!PyUnicode_Check(line)) {
+                PyErr_Format(PyExc_TypeError, "a CSV line must be str, not %.50s", Py_TYPE(line)->tp_name);
+                goto fail;
+            }
+            if (!PyUnicode_AsUTF8AndSize(line, &len)) goto fail; /* a lone surrogate: UnicodeEncodeError */
+            if (i == start || size + len <= part_size) {
+                size += len;
+                continue;
+            }
+        }
+        if (i == start) break; /* no lines at all */
+        PyObject *raw = PyBytes_FromStringAndSize(NULL, size);
+        if (!raw) goto fail;
+        char *dst = PyBytes_AS_STRING(raw);
+        for (Py_ssize_t j = start; j < i; j++) {
+            Py_ssize_t l;
+            const char *src = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(lines, j), &l);
+            memcpy(dst, src, (size_t)l);
+            dst += l;
+        }
+        PyObject *part = Py_BuildValue("(Nn)", raw, i - start);
+        if (!part || PyList_Append(out, part) < 0) {
+            Py_XDECREF(part);
+            goto fail;
+        }
+        Py_DECREF(part);
+        start = i;
+        size = len;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"utf8_parts", (PyCFunction)(void (*)(void))py_utf8_parts, METH_FASTCALL,
+     "utf8_parts(lines, part_size) -> [(bytes, lines)]\n\n"
+     "CSV lines as UTF-8 parts of at most part_size bytes (arm_etl.upload._utf8_parts, compiled)."},
     {"transform_items", (PyCFunction)(void (*)(void))py_transform_items, METH_FASTCALL,
      "transform_items(transformer, items, roots, route, ctx_type, null, tail) -> items walked\n\n"
      "Transformer.transform's loop over a batch, compiled; fills the plans' lines."},

@@ -9,12 +9,12 @@ path trees walked here in :mod:`arm_etl.pathtree`.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from arm_etl import compiled as compiled_paths
 from arm_etl.csvformat import CsvDialect, quote
 from arm_etl.dataschema import REJECTS_TABLE, DataSchema
 from arm_etl.dynamodb_json import SET_TAGS, as_b64, json_bytes, sort_set, wire_json
@@ -22,13 +22,8 @@ from arm_etl.encoders import Reject
 from arm_etl.pathtree import PathNode, build_trees
 from arm_etl.routing import Router
 
-try:  # the compiled hot path, built by `pip install` where a C compiler is; the pure-Python path otherwise
-    from arm_etl import _transform_c
-except ImportError:  # pragma: no cover - only where the extension could not be built
-    _transform_c = None  # type: ignore[assignment]
-
-#: Whether this installation has the compiled transform (``ARM_ETL_PURE_PYTHON=1`` turns it off).
-COMPILED = _transform_c is not None and os.environ.get("ARM_ETL_PURE_PYTHON", "") in ("", "0")
+#: Whether the walk runs compiled by default (:mod:`arm_etl.compiled`).
+COMPILED = compiled_paths.ENABLED
 
 CHUNK_BYTES = 65535
 
@@ -118,12 +113,12 @@ class Transformer:
         self.rejects_lines: list[str] = []
         self.reasons: Counter[str] = Counter()
         self.reject_tables: Counter[str] = Counter()
-        self.compiled = COMPILED if compiled is None else compiled and _transform_c is not None
+        self.compiled = COMPILED if compiled is None else compiled and compiled_paths.ext is not None
 
     def transform(self, items: Iterable[dict[str, Any]], chunk_no: int = 0) -> TransformResult:
         self.chunk_no = chunk_no
         if self.compiled:
-            count = _transform_c.transform_items(
+            count = compiled_paths.ext.transform_items(
                 self, items, self.roots, self.router.route, _Ctx, self.null, self.meta_tail
             )
         else:

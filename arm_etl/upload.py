@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from arm_etl import compiled
 from arm_etl.errors import ArmEtlError
 from arm_etl.manifest import ChunkRecord, Manifest, Part
 
@@ -45,38 +46,42 @@ def encode_parts(
 
     ``raws``: if given, each part's uncompressed bytes are appended to it (a local load then skips gunzip).
     """
-    parts: list[tuple[bytes, int, int]] = []
-    if not lines:
-        return parts
-    # The common case is a single part: encode the lines in one comprehension and skip the per-line loop.
-    # (Lines are encoded one by one, not joined as str first: one wide character would widen the whole join.)
-    encoded = [line.encode("utf-8") for line in lines]
-    total = sum(map(len, encoded))
-    if total <= part_size:
-        parts.append(_gzip(encoded, total, level, raws))
-        return parts
-    del encoded
+    return [_gzip(raw, rows, level, raws) for raw, rows in utf8_parts(lines, part_size)]
+
+
+def utf8_parts(lines: list[str], part_size: int) -> list[tuple[bytes, int]]:
+    """The lines as UTF-8, packed in order into parts of at most ``part_size`` bytes: ``[(bytes, lines)]``.
+
+    Compiled where ``arm_etl._transform_c`` is built (each line encoded straight into its part's buffer);
+    :func:`_utf8_parts` is the reference (``tests/test_upload_parts.py`` holds both to the same parts)."""
+    if compiled.ENABLED:
+        return compiled.ext.utf8_parts(lines, part_size)
+    return _utf8_parts(lines, part_size)
+
+
+def _utf8_parts(lines: list[str], part_size: int) -> list[tuple[bytes, int]]:
+    # Lines are encoded one by one, not joined as str first: one wide character would widen the whole join.
+    parts: list[tuple[bytes, int]] = []
     buf: list[bytes] = []
     size = 0
     for line in lines:
         data = line.encode("utf-8")
         if buf and size + len(data) > part_size:
-            parts.append(_gzip(buf, size, level, raws))
+            parts.append((b"".join(buf), len(buf)))
             buf, size = [], 0
         buf.append(data)
         size += len(data)
     if buf:
-        parts.append(_gzip(buf, size, level, raws))
+        parts.append((b"".join(buf), len(buf)))
     return parts
 
 
-def _gzip(buf: list[bytes], size: int, level: int, raws: list[bytes] | None) -> tuple[bytes, int, int]:
-    raw = b"".join(buf)
+def _gzip(raw: bytes, rows: int, level: int, raws: list[bytes] | None) -> tuple[bytes, int, int]:
     if raws is not None:
         raws.append(raw)
     lib_level = _LEVEL_OF.get(level, 3) if DEFLATE == "isal" else level
     comp = _deflate_lib.compressobj(lib_level, _deflate_lib.DEFLATED, 31)  # wbits 31: a gzip member
-    return comp.compress(raw) + comp.flush(), len(buf), size
+    return comp.compress(raw) + comp.flush(), rows, len(raw)
 
 
 class PartStore:
