@@ -41,9 +41,14 @@ pytestmark = pytest.mark.slow
 
 
 def at(days_ago: int) -> datetime:
-    """03:00 UTC ``days_ago`` days ago: when the workday schedules would have started the run."""
-    today = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=days_ago)
+    """03:00 UTC ``days_ago`` days before the last 03:00 UTC: when the workday schedules would have started
+    the run. Always in the past, so the worker takes it at once (between 00:00 and 03:00 UTC, today's 03:00
+    is still ahead, and a run scheduled then would wait for it)."""
+    now = datetime.now(UTC)
+    last = now.replace(hour=3, minute=0, second=0, microsecond=0)
+    if last > now:
+        last -= timedelta(days=1)
+    return last - timedelta(days=days_ago)
 
 
 def snapshot(when: datetime) -> str:
