@@ -14,10 +14,9 @@ enum { K_PYTHON = 0, K_VARCHAR = 1, K_BIGINT = 2, K_DECIMAL = 3, K_BOOLEAN = 4, 
 enum { T_OTHER, T_S, T_N, T_B, T_BOOL, T_NULL, T_M, T_L, T_SS, T_NS, T_BS };
 
 static PyObject *RejectType;  /* arm_etl.encoders.Reject */
-static PyObject *s_children, *s_fast_enc, *s_fast_slot, *s_fast_kind, *s_fast_a, *s_fast_b, *s_col,
-    *s_is_super, *s_spath, *s_row_children, *s_list_plan, *s_element, *s_yields_rows, *s_ncols, *s_key_slots,
+static PyObject *s_children, *s_fast_enc, *s_fast_slot, *s_kind, *s_col, *s_is_super, *s_row_children, *s_list_plan, *s_element, *s_yields_rows, *s_ncols, *s_key_slots,
     *s_idx_slots, *s_lines, *s_idx, *s_key_cells, *s_reason, *s_unknown, *s_cell_tag, *s_reject_at,
-    *s_set_elements, *s_reject, *s_comma, *s_M, *s_true, *s_false, *r_nul, *r_too_long, *r_invalid_utf8,
+    *s_set_elements, *s_reject, *s_M, *s_true, *s_false, *r_nul, *r_too_long, *r_invalid_utf8,
     *r_type_drift, *r_new_table;
 
 /* What the walk reads of a PathNode (or of a Plan), read once per batch: attribute lookups on every
@@ -306,13 +305,19 @@ static PyObject *attr_of(PyObject *o, PyObject *name, int *ok) {
     return v;
 }
 
-static int is_super_col(PyObject *col) { /* col is not None and col.is_super */
+/* The node's column (None, or a pathtree._Col): whether it is SUPER, and its compiled kind (kind, a, b). */
+static int fill_col(Info *in, PyObject *col) {
     if (col == Py_None) return 0;
     PyObject *v = PyObject_GetAttr(col, s_is_super);
     if (!v) return -1;
-    int r = PyObject_IsTrue(v);
+    in->super = PyObject_IsTrue(v);
     Py_DECREF(v);
-    return r;
+    if (in->super < 0) return -1;
+    PyObject *kind = PyObject_GetAttr(col, s_kind);
+    if (!kind) return -1;
+    int ok = PyArg_ParseTuple(kind, "nnn", &in->kind, &in->a, &in->b);
+    Py_DECREF(kind);
+    return ok ? 0 : -1;
 }
 
 static int fill_node(Info *in, PyObject *node) {
@@ -328,15 +333,11 @@ static int fill_node(Info *in, PyObject *node) {
         return -1;
     }
     in->slot = ssize_of(node, s_fast_slot, &ok);
-    in->kind = ssize_of(node, s_fast_kind, &ok);
-    in->a = ssize_of(node, s_fast_a, &ok);
-    in->b = ssize_of(node, s_fast_b, &ok);
     PyObject *yields = attr_of(node, s_yields_rows, &ok);
     PyObject *col = attr_of(node, s_col, &ok);
     if (ok) {
         in->yields = PyObject_IsTrue(yields);
-        in->super = is_super_col(col);
-        ok = in->yields >= 0 && in->super >= 0;
+        ok = in->yields >= 0 && fill_col(in, col) == 0;
     }
     Py_XDECREF(yields);
     Py_XDECREF(col);
@@ -852,12 +853,9 @@ PyMODINIT_FUNC PyInit__transform_c(void) {
     INTERN(s_children, "children");
     INTERN(s_fast_enc, "fast_enc");
     INTERN(s_fast_slot, "fast_slot");
-    INTERN(s_fast_kind, "fast_kind");
-    INTERN(s_fast_a, "fast_a");
-    INTERN(s_fast_b, "fast_b");
+    INTERN(s_kind, "kind");
     INTERN(s_col, "col");
     INTERN(s_is_super, "is_super");
-    INTERN(s_spath, "spath");
     INTERN(s_row_children, "row_children");
     INTERN(s_list_plan, "list_plan");
     INTERN(s_element, "element");
@@ -874,7 +872,6 @@ PyMODINIT_FUNC PyInit__transform_c(void) {
     INTERN(s_reject_at, "_reject_at");
     INTERN(s_set_elements, "_set_elements");
     INTERN(s_reject, "_reject");
-    INTERN(s_comma, ",");
     INTERN(s_M, "M");
     INTERN(s_true, "true");
     INTERN(s_false, "false");

@@ -21,7 +21,7 @@ class _Col:
     slot: int
     enc: Encoder
     is_super: bool
-    kind: tuple[int, int, int] = (0, 0, 0)  # encoders.compiled_kind of its type
+    kind: tuple[int, int, int] = (0, 0, 0)  # encoders.compiled_kind of its type (read by the compiled walk)
 
 
 @dataclass(slots=True)
@@ -46,9 +46,6 @@ class PathNode:
     spath: tuple[str | None, ...] = ()  # path from the item root; None = "an element of the list here"
     fast_enc: Encoder | None = None  # encoder of a plain (non-SUPER) column here
     fast_slot: int = -1
-    fast_kind: int = 0  # how the compiled transform encodes it (encoders.compiled_kind), with its two numbers
-    fast_a: int = 0
-    fast_b: int = 0
     yields_rows: bool = False  # a child-table row can come from a value here (a list plan at or under it)
     row_children: dict[str, PathNode] = field(default_factory=dict)  # the children that can yield rows
     element: PathNode | None = None  # the list element's node (an empty one where the data-schema has none)
@@ -105,7 +102,6 @@ def _compile(node: PathNode, spath: tuple[str | None, ...]) -> bool:
     col = node.col
     if col is not None and not col.is_super:
         node.fast_enc, node.fast_slot = col.enc, col.slot
-        node.fast_kind, node.fast_a, node.fast_b = col.kind
     for key, child in node.children.items():
         below = _compile(child, (*spath, key))
         if key is not None and below:
