@@ -45,8 +45,8 @@ def wire_json(av: dict[str, Any]) -> bytes:
     """DynamoDB JSON of one value (binary as base64 text, as on the wire)."""
     try:
         return orjson.dumps(av, default=_b64_default)  # one C call: no Python copy of the value first
-    except TypeError:  # a lone surrogate: json_bytes escapes it
-        return json_bytes(_wire(av))
+    except TypeError:  # a lone surrogate
+        return _escaped_json(_wire(av))
 
 
 def _b64_default(o: Any) -> str:
@@ -64,8 +64,13 @@ def json_bytes(obj: Any) -> bytes:
     try:
         return orjson.dumps(obj)
     except TypeError:  # orjson.JSONEncodeError: "str is not valid UTF-8: surrogates not allowed"
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+        return _escaped_json(obj)
+
+
+def _escaped_json(obj: Any) -> bytes:
+    """json_bytes for a value orjson refused: each lone surrogate written as a ``\\uXXXX`` escape."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 def _wire(av: Any) -> Any:
