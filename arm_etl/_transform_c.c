@@ -1,6 +1,6 @@
-/* The transform's hot path in C: arm_etl.transform.Transformer's walk over an item, compiled.
+/* The transform's hot path in C: arm_etl.transform._Walk over an item, compiled.
  *
- * Each function here mirrors one method of the pure-Python Transformer (same name, same order of
+ * Each function here mirrors one method of the pure-Python _Walk (same name, same order of
  * visits, same cells, same lines), which stays the reference and the fallback where this module cannot
  * be built: tests/test_transform_compiled.py checks both give byte-identical results. Only the common
  * cells are encoded here (a VARCHAR string, a plain BIGINT, a plain DECIMAL, a BOOLEAN; see
@@ -14,7 +14,7 @@ enum { K_PYTHON = 0, K_VARCHAR = 1, K_BIGINT = 2, K_DECIMAL = 3, K_BOOLEAN = 4, 
 enum { T_OTHER, T_S, T_N, T_B, T_BOOL, T_NULL, T_M, T_L, T_SS, T_NS, T_BS };
 
 static PyObject *RejectType;  /* arm_etl.encoders.Reject */
-static PyObject *s_children, *s_fast_enc, *s_fast_slot, *s_kind, *s_col, *s_is_super, *s_row_children, *s_list_plan, *s_element, *s_yields_rows, *s_ncols, *s_key_slots,
+static PyObject *s_children, *s_fast_enc, *s_fast_slot, *s_kind, *s_col, *s_is_super, *s_row_children, *s_list_plan, *s_element, *s_yields_rows, *s_ncols, *s_no, *s_key_slots,
     *s_idx_slots, *s_lines, *s_idx, *s_key_cells, *s_reason, *s_unknown, *s_cell_tag, *s_reject_at,
     *s_set_elements, *s_reject, *s_M, *s_true, *s_false, *r_nul, *r_too_long, *r_invalid_utf8,
     *r_type_drift, *r_new_table;
@@ -38,9 +38,10 @@ typedef struct {
 } Cache;
 
 typedef struct {
-    PyObject *self; /* the Transformer */
-    PyObject *null; /* the dialect's NULL text */
-    PyObject *tail; /* ",<segment>,<extracted_at>\n" */
+    PyObject *self;  /* the batch's walk (transform._Walk): its methods are the callbacks */
+    PyObject *null;  /* the dialect's NULL text */
+    PyObject *tail;  /* ",<segment>,<extracted_at>\n" */
+    PyObject *lines; /* the walk's lines: one list per plan, by ``plan.no`` */
     Cache cache;
 } T;
 
@@ -344,17 +345,24 @@ static int fill_node(Info *in, PyObject *node) {
     return ok ? 0 : -1;
 }
 
-static int fill_plan(Info *in, PyObject *plan) {
+/* A plan's layout, and its lines in this batch: ``walk.lines[plan.no]``. */
+static int fill_plan(T *t, Info *in, PyObject *plan) {
     int ok = 1;
     in->key_slots = attr_of(plan, s_key_slots, &ok);
     in->idx_slots = attr_of(plan, s_idx_slots, &ok);
-    in->lines = attr_of(plan, s_lines, &ok);
     in->ncols = ssize_of(plan, s_ncols, &ok);
+    Py_ssize_t no = ssize_of(plan, s_no, &ok);
     if (!ok) return -1;
-    if (!PyList_Check(in->key_slots) || !PyList_Check(in->idx_slots) || !PyList_Check(in->lines) || in->ncols < 0) {
-        PyErr_SetString(PyExc_TypeError, "a plan's slots and lines must be lists, its column count >= 0");
+    if (!PyList_Check(in->key_slots) || !PyList_Check(in->idx_slots) || in->ncols < 0) {
+        PyErr_SetString(PyExc_TypeError, "a plan's slots must be lists, its column count >= 0");
         return -1;
     }
+    if (no < 0 || no >= PyList_GET_SIZE(t->lines) || !PyList_Check(PyList_GET_ITEM(t->lines, no))) {
+        PyErr_SetString(PyExc_IndexError, "a plan's number has no list in the batch's lines");
+        return -1;
+    }
+    in->lines = PyList_GET_ITEM(t->lines, no);
+    Py_INCREF(in->lines);
     return 0;
 }
 
@@ -391,7 +399,7 @@ static Info *info(T *t, PyObject *obj, int is_plan) {
     }
     Py_INCREF(obj);
     in->obj = obj;
-    if ((is_plan ? fill_plan(in, obj) : fill_node(in, obj)) < 0) {
+    if ((is_plan ? fill_plan(t, in, obj) : fill_node(in, obj)) < 0) {
         info_free(in);
         return NULL;
     }
@@ -453,7 +461,7 @@ static int plain_cell(T *t, Info *node, PyObject *tag, int tt, PyObject *v, PyOb
 
 static int walk_map(T *t, Info *node, PyObject *m, PyObject *row, PyObject *ctx);
 
-/* Transformer._cell_tag: a map (not under SUPER) is walked here; everything else is Python's. */
+/* _Walk._cell_tag: a map (not under SUPER) is walked here; everything else is Python's. */
 static int cell_tag(T *t, Info *node, PyObject *tag, int tt, PyObject *v, PyObject *av, PyObject *row,
                     PyObject *ctx) {
     if (tt == T_M && !node->super && PyDict_Check(v)) return PyDict_GET_SIZE(v) ? walk_map(t, node, v, row, ctx) : 0;
@@ -462,7 +470,7 @@ static int cell_tag(T *t, Info *node, PyObject *tag, int tt, PyObject *v, PyObje
     return r ? 0 : -1;
 }
 
-/* The cells of one attribute value at a node: Transformer._cell, or the fast-encoder loop of _walk_map. */
+/* The cells of one attribute value at a node: _Walk._cell, or the fast-encoder loop of _walk_map. */
 static int value_cells(T *t, Info *node, PyObject *av, PyObject *row, PyObject *ctx) {
     if (check_dict(av) < 0) return -1;
     int fast = node->enc != Py_None;
@@ -477,7 +485,7 @@ static int value_cells(T *t, Info *node, PyObject *av, PyObject *row, PyObject *
     return 0;
 }
 
-/* Transformer._walk_map */
+/* _Walk._walk_map */
 static int walk_map(T *t, Info *node, PyObject *m, PyObject *row, PyObject *ctx) {
     if (check_dict(m) < 0) return -1;
     int rc = 0;
@@ -506,7 +514,7 @@ static int walk_map(T *t, Info *node, PyObject *m, PyObject *row, PyObject *ctx)
 
 static int children_of(T *t, Info *node, PyObject *av, PyObject *ctx);
 
-/* Transformer._children */
+/* _Walk._children */
 static int children(T *t, Info *node, PyObject *m, PyObject *ctx) {
     int rc = 0;
     Py_ssize_t pos = 0;
@@ -527,7 +535,7 @@ static int children(T *t, Info *node, PyObject *m, PyObject *ctx) {
 
 static int list_rows(T *t, Info *node, PyObject *tag, int tt, PyObject *values, PyObject *ctx);
 
-/* Transformer._children_of */
+/* _Walk._children_of */
 static int children_of(T *t, Info *node, PyObject *av, PyObject *ctx) {
     if (check_dict(av) < 0) return -1;
     Py_ssize_t pos = 0;
@@ -600,7 +608,7 @@ static PyObject *null_row(T *t, Py_ssize_t ncols) {
     return row;
 }
 
-/* Transformer._list: one child-table row per element, its children's rows after it. */
+/* _Walk._list: one child-table row per element, its children's rows after it. */
 static int list_rows(T *t, Info *node, PyObject *tag, int tt, PyObject *values, PyObject *ctx) {
     int rc = -1;
     PyObject *elements = NULL, *idx = NULL, *base = NULL, *key_cells = NULL, *seq = NULL;
@@ -686,7 +694,7 @@ done:
     return rc;
 }
 
-/* One item: Transformer._transform_items' loop body. */
+/* One item: _Walk.transform_items' loop body. */
 static int one_item(T *t, PyObject *item, PyObject *roots, PyObject *route_of, PyObject *ctx_type) {
     int rc = -1;
     PyObject *ctx = NULL, *row = NULL, *cells = NULL;
@@ -740,20 +748,30 @@ done:
     return rc;
 }
 
-/* The loop of Transformer.transform over a batch: returns the number of items. */
+/* The loop of Transformer.transform over a batch (one _Walk): returns the number of items. */
 static PyObject *py_transform_items(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "transform_items(transformer, items, roots, route, ctx_type, null, tail)");
+        PyErr_SetString(PyExc_TypeError, "transform_items(walk, items, roots, route, ctx_type, null, tail)");
         return NULL;
     }
-    T t = {args[0], args[5], args[6], {NULL, 0, 0}};
+    T t = {args[0], args[5], args[6], NULL, {NULL, 0, 0}};
     PyObject *roots = args[2], *route_of = args[3], *ctx_type = args[4];
     if (!PyDict_Check(roots) || !PyUnicode_Check(t.null) || !PyUnicode_Check(t.tail)) {
         PyErr_SetString(PyExc_TypeError, "roots must be a dict, null and tail str");
         return NULL;
     }
+    t.lines = PyObject_GetAttr(t.self, s_lines);
+    if (!t.lines) return NULL;
+    if (!PyList_Check(t.lines)) {
+        Py_DECREF(t.lines);
+        PyErr_SetString(PyExc_TypeError, "the walk's lines must be a list");
+        return NULL;
+    }
     PyObject *it = PyObject_GetIter(args[1]);
-    if (!it) return NULL;
+    if (!it) {
+        Py_DECREF(t.lines);
+        return NULL;
+    }
     Py_ssize_t count = 0;
     PyObject *item;
     int rc = 0;
@@ -764,6 +782,7 @@ static PyObject *py_transform_items(PyObject *module, PyObject *const *args, Py_
     }
     Py_DECREF(it);
     cache_clear(&t.cache);
+    Py_DECREF(t.lines);
     if (rc < 0 || PyErr_Occurred()) return NULL;
     return PyLong_FromSsize_t(count);
 }
@@ -827,8 +846,8 @@ static PyMethodDef methods[] = {
      "utf8_parts(lines, part_size) -> [(bytes, lines)]\n\n"
      "CSV lines as UTF-8 parts of at most part_size bytes (arm_etl.upload._utf8_parts, compiled)."},
     {"transform_items", (PyCFunction)(void (*)(void))py_transform_items, METH_FASTCALL,
-     "transform_items(transformer, items, roots, route, ctx_type, null, tail) -> items walked\n\n"
-     "Transformer.transform's loop over a batch, compiled; fills the plans' lines."},
+     "transform_items(walk, items, roots, route, ctx_type, null, tail) -> items walked\n\n"
+     "_Walk.transform_items over a batch, compiled; fills walk.lines[plan.no]."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -864,6 +883,7 @@ PyMODINIT_FUNC PyInit__transform_c(void) {
     INTERN(s_key_slots, "key_slots");
     INTERN(s_idx_slots, "idx_slots");
     INTERN(s_lines, "lines");
+    INTERN(s_no, "no");
     INTERN(s_idx, "idx");
     INTERN(s_key_cells, "key_cells");
     INTERN(s_reason, "reason");

@@ -1,10 +1,10 @@
-"""Types of the compiled transform (``_transform_c.c``); its reference is ``Transformer._transform_items``."""
+"""Types of the compiled transform (``_transform_c.c``); its reference is ``transform._Walk.transform_items``."""
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
 def transform_items(
-    transformer: Any,
+    walk: Any,
     items: Iterable[dict[str, Any]],
     roots: dict[str, tuple[Any, Any]],
     route: Callable[[dict[str, Any]], str],

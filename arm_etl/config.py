@@ -87,3 +87,41 @@ def live_schema(target: str) -> str:
 
 def backup_schema(target: str) -> str:
     return f"{target}_backup"
+
+
+@dataclass(frozen=True)
+class SegmentId:
+    """One parallel-scan segment of one source table: made once per run and passed whole."""
+
+    table: str
+    segment: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.segment < self.total:
+            raise ValueError(f"segment {self.segment} is not in 0..{self.total - 1} (table {self.table!r})")
+
+    def __str__(self) -> str:
+        return f"segment {self.segment}/{self.total} of {self.table}"
+
+
+@dataclass(frozen=True)
+class Namespaces:
+    """The redshift-schemas of one production target as one segment run sees them (DESIGN.md's names):
+    the segment's own, its staging, and the target's loading, production and backup."""
+
+    production: str
+    segment: str
+    staging: str
+    loading: str
+    backup: str
+
+    @classmethod
+    def of(cls, target: str, segment: int) -> Namespaces:
+        return cls(
+            production=target,
+            segment=segment_schema(target, segment),
+            staging=staging_schema(target, segment),
+            loading=loading_schema(target),
+            backup=backup_schema(target),
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arm_etl.config import SegmentId
 from arm_etl.dataschema import DataSchema
 from arm_etl.extract import SegmentScanner
 from arm_etl.inference import Partial, infer
@@ -16,7 +17,7 @@ def infer_segment(
     client: Any, table: str, segment: int, total: int, router: Router, page_limit: int | None = None
 ) -> Partial:
     """Scan a whole segment and return its partial inference; memory is one page at a time."""
-    scanner = SegmentScanner(client, table, segment, total, page_limit=page_limit)
+    scanner = SegmentScanner(client, SegmentId(table, segment, total), page_limit=page_limit)
     partial = Partial()
     key: dict[str, Any] | None = None
     while True:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from arm_etl.config import SegmentId
 from arm_etl.errors import ArmEtlError, is_transient
 
 log = logging.getLogger("arm_etl.extract")
@@ -118,23 +119,22 @@ class SegmentScanner:
     def __init__(
         self,
         client: Any,
-        table: str,
-        segment: int,
-        total: int,
+        identity: SegmentId,
         page_limit: int | None = None,
         throttle: Throttle | None = None,
     ):
-        if not 0 <= segment < total:
-            raise ValueError(f"segment {segment} is not in 0..{total - 1}")
         self.client = install_raw_scan(client)
-        self.table = table
-        self.segment = segment
-        self.total = total
+        self.identity = identity
         self.page_limit = page_limit
         self.throttle = throttle or Throttle()
 
+    @property
+    def table(self) -> str:
+        return self.identity.table
+
     def page(self, start_key: dict[str, Any] | None) -> Page:
-        kwargs: dict[str, Any] = {"TableName": self.table, "Segment": self.segment, "TotalSegments": self.total}
+        seg = self.identity
+        kwargs: dict[str, Any] = {"TableName": seg.table, "Segment": seg.segment, "TotalSegments": seg.total}
         if self.page_limit:
             kwargs["Limit"] = self.page_limit
         if start_key:
@@ -147,11 +147,11 @@ class SegmentScanner:
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code in THROTTLE_CODES:
-                    self.throttle.wait(attempt, self.table, self.segment, code)
+                    self.throttle.wait(attempt, seg.table, seg.segment, code)
                     attempt += 1
                     continue
                 if code == "ResourceNotFoundException":
-                    raise ExtractError(f"DynamoDB table {self.table!r} not found") from None
+                    raise ExtractError(f"DynamoDB table {seg.table!r} not found") from None
                 raise
         items = resp.get(RAW_ITEMS)
         if items is None:  # hook not applied (e.g. a stubbed client): fall back to parsed items

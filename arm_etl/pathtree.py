@@ -26,13 +26,13 @@ class _Col:
 
 @dataclass(slots=True)
 class Plan:
-    """One table's row layout and the CSV lines of the batch being transformed (the Transformer fills them)."""
+    """One table's row layout; ``no`` is its place in a batch's lines (``lines[no]``: this table's CSV lines)."""
 
+    no: int
     table: Table
     ncols: int
     key_slots: list[int]
     idx_slots: list[int]
-    lines: list[str] = field(default_factory=list)
 
 
 @dataclass(eq=False, slots=True)
@@ -60,6 +60,7 @@ def build_trees(schema: DataSchema, dialect: CsvDialect) -> tuple[dict[str, tupl
         cols = table.columns
         slot = {c.name: i for i, c in enumerate(cols)}
         plan = Plan(
+            len(plans),
             table,
             len(cols),
             [slot[k] for k in table.key_columns],

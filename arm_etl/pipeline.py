@@ -67,8 +67,6 @@ class Pipeline:
         self.loading = loading
         self.retry_delays = retry_delays
         manifest = run.manifest
-        if manifest is None:
-            raise ValueError("prepare() the segment run before building its pipeline")
         self._committed = [Uploaded(rec, None) for rec in manifest.chunks]  # loaded first, from S3
         if run.mode == "load":  # the upload is complete: only (re)load it
             self.phases: tuple[str, ...] = ("load",) if loading else ()
@@ -188,8 +186,8 @@ class Pipeline:
                 if attempt == len(delays) or not is_transient(exc) or self._stop.is_set():
                     raise
                 log.warning(
-                    "segment %d: %s of chunk %d failed (%s); retry %d of %d in %gs",
-                    self.run.o.segment,
+                    "%s: %s of chunk %d failed (%s); retry %d of %d in %gs",
+                    self.run.o.identity,
                     phase,
                     chunk_no,
                     exc,

@@ -12,7 +12,7 @@ from typing import Any
 
 from arm_etl.extract import Throttle
 from arm_etl.manifest import Manifest
-from arm_etl.segment import RunOptions, Stats
+from arm_etl.segment import RunOptions, SegmentPlan, Stats
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -34,14 +34,20 @@ class SegmentReport:
     """One segment run's outcome; ``error`` is the failure's text when the run failed."""
 
     options: RunOptions
-    segment_schema: str
-    mode: str
-    manifest: Manifest | None
+    plan: SegmentPlan | None  # None: the run failed before deciding what to do
     stats: Stats
     throttle: Throttle
     loaded: dict[str, int]
     wall_s: float
     error: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return self.plan.mode if self.plan else ""
+
+    @property
+    def manifest(self) -> Manifest | None:
+        return self.plan.manifest if self.plan else None
 
     @property
     def status(self) -> str:
@@ -85,9 +91,9 @@ class SegmentReport:
         rejects = m.rejects() if m else {}
         tables = self.tables()
         return {
-            "table": self.options.table,
-            "segment": self.options.segment,
-            "schema": self.segment_schema,
+            "table": self.options.identity.table,
+            "segment": self.options.identity.segment,
+            "schema": self.options.namespaces.segment,
             "status": self.status,
             "error": self.error,
             "mode": self.mode,
@@ -114,15 +120,15 @@ class SegmentReport:
 
     def markdown(self) -> str:
         """The run's artifact: outcome, throughput, tables in human units, rejects by reason, waits, phases."""
-        o, d = self.options, self.to_dict()
+        o, seg, d = self.options, self.options.identity, self.to_dict()
         t = d["totals"]
-        head = f"# Segment {o.segment}/{o.total} of `{o.table}`: {self.status}"
+        head = f"# Segment {seg.segment}/{seg.total} of `{seg.table}`: {self.status}"
         lines = [head, ""]
         if self.error:
             lines += [f"**Error:** {self.error}", ""]
         lines += [
             f"- mode **{self.mode or 'not started'}**, snapshot `{o.snapshot}`, data-schema "
-            f"`{d['data_schema_version'] or '?'}`, into `{self.segment_schema}`",
+            f"`{d['data_schema_version'] or '?'}`, into `{o.namespaces.segment}`",
             f"- {t['items']} items in {t['chunks']} chunk{'' if t['chunks'] == 1 else 's'} "
             f"({t['chunks_reused']} resumed, "
             f"{t['chunks_extracted']} scanned now); {t['items_extracted']} items in {self.wall_s:.1f} s = "

@@ -14,10 +14,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from arm_etl.cache import SchemaCache
-from arm_etl.config import segment_schema, staging_schema
+from arm_etl.config import Namespaces, SegmentId
 from arm_etl.dataschema import DataSchema
 from arm_etl.errors import ArmEtlError
 from arm_etl.extract import SegmentScanner, Throttle
@@ -66,18 +66,72 @@ class Uploaded:
         self.record, self.data = record, data
 
 
-@dataclass
+Mode = Literal["fresh", "resume", "load"]
+
+
+@dataclass(frozen=True)
 class RunOptions:
-    table: str
-    segment: int
-    total: int
-    target: str
+    """What a segment run was asked to do: which segment, into which redshift-schemas, and how."""
+
+    identity: SegmentId
+    namespaces: Namespaces
     snapshot: str
     schema_version: str | None = None
     fresh: bool = False
     page_limit: int | None = None
     pages_per_chunk: int = 4
     part_size: int = 64 * 1024 * 1024
+
+    @classmethod
+    def of(cls, table: str, segment: int, total: int, target: str, snapshot: str, **how: Any) -> RunOptions:
+        return cls(SegmentId(table, segment, total), Namespaces.of(target, segment), snapshot, **how)
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """What a segment run does, decided once before any phase starts (:func:`plan_segment`).
+
+    ``manifest`` is the run's checkpoint log: the upload appends its chunks to it in order, but which
+    manifest, which mode and which data-schema never change during the run.
+    """
+
+    mode: Mode
+    manifest: Manifest
+    data_schema: DataSchema
+
+
+def plan_segment(options: RunOptions, store: PartStore, cache: SchemaCache) -> SegmentPlan:
+    """Decide ``load`` (upload complete), ``resume`` (same snapshot, partial) or ``fresh``, and ready S3 for it:
+    a resume deletes what no committed chunk names; a fresh run deletes the segment's old objects and writes
+    its empty manifest."""
+    o, seg = options, options.identity
+    old = store.read_manifest()
+    if (
+        old is not None
+        and not o.fresh
+        and old.snapshot == o.snapshot
+        and old.total_segments == seg.total
+        and (o.schema_version is None or o.schema_version == old.data_schema_version)
+    ):
+        data_schema = cache.require(old.data_schema_version)
+        mode: Mode = "load" if old.complete else "resume"
+        if mode == "resume":
+            kept = [*(p.key for p in old.parts()), *(store.checkpoint_key(c.no) for c in old.chunks)]
+            store.delete_except(kept)
+        log.info("%s: %s from manifest (%d chunks committed, snapshot %s)", seg, mode, len(old.chunks), old.snapshot)
+        return SegmentPlan(mode, old, data_schema)
+    data_schema = cache.require(o.schema_version)
+    manifest = Manifest(
+        source_table=seg.table,
+        segment=seg.segment,
+        total_segments=seg.total,
+        snapshot=o.snapshot,
+        data_schema_version=data_schema.version,
+        extracted_at=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+    )
+    store.delete_except(())
+    store.write_manifest(manifest)
+    return SegmentPlan("fresh", manifest, data_schema)
 
 
 @dataclass
@@ -97,95 +151,45 @@ _stats_lock = threading.Lock()
 
 
 class SegmentRun:
-    """State of one segment run, shared by its phase tasks (threads of one process)."""
+    """One segment run by its plan, shared by its phase tasks (threads of one process)."""
 
     def __init__(
         self,
         options: RunOptions,
+        plan: SegmentPlan,
         dynamodb: Any,
         store: PartStore,
-        cache: SchemaCache,
         warehouse: Warehouse | None,
         throttle: Throttle | None = None,
     ):
         self.o = options
+        self.plan = plan
         self.store = store
-        self.cache = cache
         self.warehouse = warehouse
-        self.scanner = SegmentScanner(
-            dynamodb, options.table, options.segment, options.total, options.page_limit, throttle
-        )
-        self.schema: DataSchema | None = None
-        self.manifest: Manifest | None = None
-        self.mode = ""
-        self.stats = Stats()
-        self._transformer: Transformer | None = None
-        self._transform_lock = threading.Lock()
+        self.scanner = SegmentScanner(dynamodb, options.identity, options.page_limit, throttle)
+        self.stats = Stats(chunks_reused=len(plan.manifest.chunks))
+        csv = warehouse.csv if warehouse is not None else _default_csv()
+        self.transformer = Transformer(plan.data_schema, csv, options.identity.segment, plan.manifest.extracted_at)
         self._manifest_lock = threading.Lock()
-        self._loaded_parts: set[str] = set()  # parts committed into the current staging schema
-        self._columns: dict[str, list[str]] | None = None  # by warehouse table, from the data-schema
+        self._loaded_parts: set[str] = set()  # parts committed into the current staging redshift-schema
+        # The warehouse columns by table (looked up per part), from the data-schema.
+        self._columns = {name: [c for c, _ in cols] for name, cols in plan.data_schema.warehouse_tables()}
 
-    # ------------------------------------------------------------------ planning
+    @property
+    def mode(self) -> Mode:
+        return self.plan.mode
 
-    def prepare(self) -> str:
-        """Decide ``load`` (upload complete), ``resume`` (same snapshot, partial) or ``fresh``."""
-        o = self.o
-        old = self.store.read_manifest()
-        if (
-            old is not None
-            and not o.fresh
-            and old.snapshot == o.snapshot
-            and old.total_segments == o.total
-            and (o.schema_version is None or o.schema_version == old.data_schema_version)
-        ):
-            self.schema = self.cache.require(old.data_schema_version)
-            self.manifest = old
-            if old.complete:
-                self.mode = "load"
-            else:
-                self.mode = "resume"
-                kept = [*(p.key for p in old.parts()), *(self.store.checkpoint_key(c.no) for c in old.chunks)]
-                self.store.delete_except(kept)
-            self.stats.chunks_reused = len(old.chunks)
-            log.info(
-                "segment %d: %s from manifest (%d chunks committed, snapshot %s)",
-                o.segment,
-                self.mode,
-                len(old.chunks),
-                old.snapshot,
-            )
-        else:
-            self.schema = self.cache.require(o.schema_version)
-            self.manifest = Manifest(
-                source_table=o.table,
-                segment=o.segment,
-                total_segments=o.total,
-                snapshot=o.snapshot,
-                data_schema_version=self.schema.version,
-                extracted_at=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            )
-            self.store.delete_except(())
-            self.store.write_manifest(self.manifest)
-            self.mode = "fresh"
-        return self.mode
+    @property
+    def manifest(self) -> Manifest:
+        return self.plan.manifest
 
     @property
     def next_chunk_no(self) -> int:
-        assert self.manifest is not None
         return len(self.manifest.chunks)
 
     @property
     def start_key(self) -> dict[str, Any] | None:
-        assert self.manifest is not None
         return key_from_json(self.manifest.position)
-
-    @property
-    def transformer(self) -> Transformer:
-        if self._transformer is None:
-            assert self.schema is not None and self.manifest is not None
-            csv = self.warehouse.csv if self.warehouse is not None else _default_csv()
-            self._transformer = Transformer(self.schema, csv, self.o.segment, self.manifest.extracted_at)
-        return self._transformer
 
     # ------------------------------------------------------------------ phases
 
@@ -200,8 +204,7 @@ class SegmentRun:
 
     def transform(self, chunk: Chunk) -> Encoded:
         t0 = time.perf_counter()
-        with self._transform_lock:
-            result = self.transformer.transform(chunk.items, chunk.no)
+        result = self.transformer.transform(chunk.items)
         self.stats.add_time("transform", time.perf_counter() - t0)
         return Encoded(chunk, result.lines, result.rejects, result.reject_tables)
 
@@ -217,7 +220,6 @@ class SegmentRun:
     def commit(self, up: Uploaded, end_key: dict[str, Any] | None) -> None:
         """Record a chunk as uploaded (chunks commit in order): its checkpoint object, or the whole manifest
         once the upload is complete. The manifest with its checkpoints is what a re-run resumes from."""
-        assert self.manifest is not None
         with self._manifest_lock:
             if up.record.no != len(self.manifest.chunks):
                 raise SegmentError(f"chunk {up.record.no} committed out of order")
@@ -234,14 +236,6 @@ class SegmentRun:
 
     # ------------------------------------------------------------------ load
 
-    @property
-    def staging(self) -> str:
-        return staging_schema(self.o.target, self.o.segment)
-
-    @property
-    def final(self) -> str:
-        return segment_schema(self.o.target, self.o.segment)
-
     def _require_warehouse(self) -> Warehouse:
         if self.warehouse is None:
             raise SegmentError("no warehouse configured: set ARM_ETL_WAREHOUSE_URL or pass a redshift block")
@@ -250,20 +244,16 @@ class SegmentRun:
     def begin_load(self) -> None:
         """(Re)create the staging schema: a load always starts empty, so a re-run never duplicates."""
         wh = self._require_warehouse()
-        assert self.schema is not None
-        tables = [*self.schema.warehouse_tables(), (SEGMENT_MARKER, MARKER_COLUMNS)]
-        wh.recreate_schema(self.staging, tables)
+        tables = [*self.plan.data_schema.warehouse_tables(), (SEGMENT_MARKER, MARKER_COLUMNS)]
+        wh.recreate_schema(self.o.namespaces.staging, tables)
         with _stats_lock:
             self._loaded_parts.clear()
 
     def columns(self, table: str) -> list[str]:
-        """The warehouse columns of ``table``; the map is built once per run (this is called per part)."""
-        assert self.schema is not None
-        if self._columns is None:
-            self._columns = {name: [c for c, _ in cols] for name, cols in self.schema.warehouse_tables()}
+        """The warehouse columns of ``table``."""
         cols = self._columns.get(table)
         if cols is None:
-            raise SegmentError(f"part for unknown table {table!r} in data-schema {self.schema.version}")
+            raise SegmentError(f"part for unknown table {table!r} in data-schema {self.plan.data_schema.version}")
         return cols
 
     def _part_load(self, part: Part, data: dict[str, bytes] | None) -> PartLoad:
@@ -291,10 +281,11 @@ class SegmentRun:
         with _stats_lock:
             todo = [p for p in up.record.parts if p.key not in self._loaded_parts]
             rows += sum(p.rows for p in up.record.parts if p.key in self._loaded_parts)
-        for part, loaded in wh.load_parts(self.staging, (self._part_load(p, up.data) for p in todo)):
+        staging = self.o.namespaces.staging
+        for part, loaded in wh.load_parts(staging, (self._part_load(p, up.data) for p in todo)):
             if loaded != part.rows:
                 raise WarehouseError(
-                    f"{part.origin}: loaded {loaded} rows into {self.staging}.{part.table}, manifest says {part.rows}"
+                    f"{part.origin}: loaded {loaded} rows into {staging}.{part.table}, manifest says {part.rows}"
                 )
             with _stats_lock:
                 self._loaded_parts.add(part.key)
@@ -307,27 +298,26 @@ class SegmentRun:
     def finish(self) -> dict[str, int]:
         """Verify staging against the manifest, mark it, and swap it in as the segment schema atomically."""
         wh = self._require_warehouse()
-        m = self.manifest
-        assert m is not None and self.schema is not None
+        m, staging = self.manifest, self.o.namespaces.staging
         if not m.complete:
-            raise SegmentError(f"segment {self.o.segment}: upload incomplete; cannot finish the load")
+            raise SegmentError(f"{self.o.identity}: upload incomplete; cannot finish the load")
         t0 = time.perf_counter()
         wh.load_tables(
-            self.staging,
+            staging,
             [TableCopy(t, self.columns(t), self.store.url(key)) for t, key in sorted(m.copy_manifests.items())],
         )
         expected = m.table_rows()
-        names = [n for n, _ in self.schema.warehouse_tables()]
-        actual = wh.counts(self.staging, names)
+        names = list(self._columns)
+        actual = wh.counts(staging, names)
         wrong = {t: (actual.get(t, 0), expected.get(t, 0)) for t in names if actual.get(t, 0) != expected.get(t, 0)}
         if wrong:
             detail = ", ".join(f"{t}: {a} loaded vs {e} in manifest" for t, (a, e) in sorted(wrong.items()))
-            raise SegmentError(f"segment {self.o.segment}: staging counts differ from the manifest ({detail})")
+            raise SegmentError(f"{self.o.identity}: staging counts differ from the manifest ({detail})")
         marker = SegmentMarker(
             m.source_table, m.segment, m.total_segments, m.snapshot, m.data_schema_version, m.items, datetime.now(UTC)
         )
-        wh.mark_segment(self.staging, marker)
-        wh.replace_schema(self.staging, self.final)
+        wh.mark_segment(staging, marker)
+        wh.replace_schema(staging, self.o.namespaces.segment)
         self.stats.add_time("load", time.perf_counter() - t0)
         return actual
 

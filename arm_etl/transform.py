@@ -3,14 +3,15 @@
 Nothing is lost silently: a value that does not fit its column (type drift since determination, a
 string longer than its column or than 65535 bytes, a NUL character, an attribute or route the
 data-schema never saw) leaves NULL in its cell and is kept losslessly in ``_etl_rejects`` as DynamoDB
-JSON, cut into chunks of at most 65535 bytes. The cell encoders are in :mod:`arm_etl.encoders`, the
+JSON, cut into pieces of at most 65535 bytes (DESIGN.md names a piece's columns ``chunk_no`` and ``chunk``;
+"chunk" in the code is a batch of Scan pages). The cell encoders are in :mod:`arm_etl.encoders`, the
 path trees walked here in :mod:`arm_etl.pathtree`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from arm_etl.routing import Router
 #: Whether the walk runs compiled by default (:mod:`arm_etl.compiled`).
 COMPILED = compiled_paths.ENABLED
 
-CHUNK_BYTES = 65535
+PIECE_BYTES = 65535
 
 
 def _empty(av: dict[str, Any]) -> bool:
@@ -39,7 +40,7 @@ def _empty(av: dict[str, Any]) -> bool:
     return True
 
 
-def split_utf8(data: bytes, limit: int = CHUNK_BYTES) -> list[bytes]:
+def split_utf8(data: bytes, limit: int = PIECE_BYTES) -> list[bytes]:
     """Cut UTF-8 bytes into pieces of at most ``limit`` bytes, never inside a character."""
     out = []
     start = 0
@@ -89,56 +90,72 @@ class _Ctx:
 class Transformer:
     """Compiles a data-schema into path tries once, then turns item batches into CSV lines.
 
-    Hot path (every value of every item): a plain column's cell is encoded inline in ``_walk_map``; only
-    maps, lists, sets, NULLs, SUPER columns and values the data-schema does not expect take the general
-    ``_cell`` path. Cells start as the dialect's NULL text, so a row is joined as is. Child-table rows are
-    emitted after their parent's row, visiting only attributes under which a list plan exists.
+    Each :meth:`transform` call walks its batch with a fresh :class:`_Walk` and returns what it made, so
+    the transformer holds nothing of a batch: calls need no lock and never see each other's lines.
 
-    ``compiled`` (default: :data:`COMPILED`) runs the same walk in C (``arm_etl/_transform_c.c``), which
-    calls back into the methods here for every rejected value and every cell it does not encode itself.
+    ``compiled`` (default: :data:`COMPILED`) runs the walk in C (``arm_etl/_transform_c.c``), which calls
+    back into the :class:`_Walk` methods for every rejected value and every cell it does not encode itself.
     """
 
     def __init__(
-        self, schema: DataSchema, dialect: CsvDialect, segment: int, extracted_at: str, compiled: bool | None = None
+        self,
+        data_schema: DataSchema,
+        dialect: CsvDialect,
+        segment: int,
+        extracted_at: str,
+        compiled: bool | None = None,
     ):
-        self.schema = schema
+        self.data_schema = data_schema
         self.dialect = dialect
         self.null = dialect.null
         self.meta_tail = "," + str(segment) + "," + extracted_at + "\n"
         self.segment = segment
         self.extracted_at = extracted_at
-        self.router = Router(schema.source_table, list(schema.routing))
-        self.key_attributes = schema.key_attributes
-        self.roots, self.plans = build_trees(schema, dialect)
+        self.router = Router(data_schema.source_table, list(data_schema.routing))
+        self.key_attributes = data_schema.key_attributes
+        self.roots, self.plans = build_trees(data_schema, dialect)
+        self.compiled = COMPILED if compiled is None else compiled and compiled_paths.ext is not None
+
+    def transform(self, items: Iterable[dict[str, Any]]) -> TransformResult:
+        walk = _Walk(self)
+        if self.compiled:
+            count = compiled_paths.ext.transform_items(
+                walk, items, self.roots, self.router.route, _Ctx, self.null, self.meta_tail
+            )
+        else:
+            count = walk.transform_items(items, self.router.route)
+        lines = {name: walk.lines[plan.no] for name, plan in self.plans.items() if walk.lines[plan.no]}
+        if walk.rejects_lines:
+            lines[REJECTS_TABLE] = walk.rejects_lines
+        return TransformResult(lines, count, walk.reasons, walk.reject_tables)
+
+
+class _Walk:
+    """One batch's walk: the CSV lines it makes (``lines[plan.no]``), its rejects and their counts.
+
+    Hot path (every value of every item): a plain column's cell is encoded inline in ``_walk_map``; only
+    maps, lists, sets, NULLs, SUPER columns and values the data-schema does not expect take the general
+    ``_cell`` path. Cells start as the dialect's NULL text, so a row is joined as is. Child-table rows are
+    emitted after their parent's row, visiting only attributes under which a list plan exists.
+    """
+
+    __slots__ = ("key_attributes", "lines", "meta_tail", "null", "reasons", "reject_tables", "rejects_lines", "roots")
+
+    def __init__(self, t: Transformer) -> None:
+        self.null = t.null
+        self.meta_tail = t.meta_tail
+        self.roots = t.roots
+        self.key_attributes = t.key_attributes
+        self.lines: list[list[str]] = [[] for _ in t.plans]
         self.rejects_lines: list[str] = []
         self.reasons: Counter[str] = Counter()
         self.reject_tables: Counter[str] = Counter()
-        self.compiled = COMPILED if compiled is None else compiled and compiled_paths.ext is not None
 
-    def transform(self, items: Iterable[dict[str, Any]], chunk_no: int = 0) -> TransformResult:
-        self.chunk_no = chunk_no
-        if self.compiled:
-            count = compiled_paths.ext.transform_items(
-                self, items, self.roots, self.router.route, _Ctx, self.null, self.meta_tail
-            )
-        else:
-            count = self._transform_items(items)
-        lines = {name: plan.lines for name, plan in self.plans.items() if plan.lines}
-        if self.rejects_lines:
-            lines[REJECTS_TABLE] = self.rejects_lines
-        result = TransformResult(lines, count, self.reasons, self.reject_tables)
-        for plan in self.plans.values():
-            plan.lines = []
-        self.rejects_lines = []
-        self.reasons = Counter()
-        self.reject_tables = Counter()
-        return result
-
-    def _transform_items(self, items: Iterable[dict[str, Any]]) -> int:
-        """The batch loop (mirrored by ``_transform_c.transform_items``): fills the plans' lines."""
+    def transform_items(self, items: Iterable[dict[str, Any]], route_of: Callable[[dict[str, Any]], str]) -> int:
+        """The batch loop (mirrored by ``_transform_c.transform_items``): fills ``lines``."""
         count = 0
         roots = self.roots
-        route_of = self.router.route
+        lines = self.lines
         null = self.null
         tail = self.meta_tail
         walk = self._walk_map
@@ -155,7 +172,7 @@ class Transformer:
             row = [null] * plan.ncols
             walk(trie, item, row, ctx)
             ctx.key_cells = [row[s] for s in plan.key_slots]
-            plan.lines.append(",".join(row) + tail)
+            lines[plan.no].append(",".join(row) + tail)
             if trie.row_children:
                 children(trie, item, ctx)
         return count
@@ -248,7 +265,7 @@ class Transformer:
         for s, pos in zip(idx_slots, (*idx, 0), strict=True):
             base[s] = str(pos)
         last = idx_slots[-1]
-        lines = plan.lines
+        lines = self.lines[plan.no]
         tail = self.meta_tail
         enc = element.fast_enc
         slot = element.fast_slot

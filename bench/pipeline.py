@@ -17,34 +17,40 @@ from typing import Any
 from arm_etl.config import target_schema
 from arm_etl.memory import limit_malloc_arenas, quiet_gc
 from arm_etl.pipeline import Pipeline
-from arm_etl.segment import Chunk, RunOptions, SegmentRun
+from arm_etl.segment import Chunk, RunOptions, SegmentRun, plan_segment
 from arm_etl.upload import PartStore
 
 PHASES = ("extract", "transform", "upload", "load")
 
 
-def make_run(res: Any, table: str, pages_per_chunk: int, part_size_mb: float = 64) -> SegmentRun:
-    options = RunOptions(
-        table=table,
-        segment=0,
-        total=1,
-        target=target_schema(table),
-        snapshot=f"bench-{uuid.uuid4().hex[:8]}",
+def options_for(table: str, pages_per_chunk: int, part_size_mb: float = 64) -> RunOptions:
+    return RunOptions.of(
+        table,
+        0,
+        1,
+        target_schema(table),
+        f"bench-{uuid.uuid4().hex[:8]}",
         fresh=True,
         pages_per_chunk=pages_per_chunk,
         part_size=max(1, int(part_size_mb * 1024 * 1024)),
     )
-    store = PartStore(res.s3, res.data_bucket, table, 0)
-    return SegmentRun(options, res.dynamodb, store, res.schema_cache(table), res.require_warehouse())
 
 
-def run_concurrent(run: SegmentRun, max_in_flight: int = 3) -> dict[str, int]:
+def start_run(res: Any, options: RunOptions) -> SegmentRun:
+    """Plan the segment (a fresh one: the options say so) and make its run, as the flow does."""
+    seg = options.identity
+    store = PartStore(res.s3, res.data_bucket, seg.table, seg.segment)
+    plan = plan_segment(options, store, res.schema_cache(seg.table))
+    return SegmentRun(options, plan, res.dynamodb, store, res.require_warehouse())
+
+
+def run_concurrent(res: Any, options: RunOptions, max_in_flight: int = 3) -> tuple[SegmentRun, dict[str, int]]:
     """The flow's own pipeline (``arm_etl.pipeline``) on plain threads instead of Prefect tasks."""
     limit_malloc_arenas()  # as the flow does
-    run.prepare()
+    run = start_run(res, options)
     run.begin_load()
     Pipeline(run, max_in_flight=max_in_flight, loading=True).run_threads()
-    return run.finish()
+    return run, run.finish()
 
 
 class PhaseClock:
@@ -63,15 +69,15 @@ class PhaseClock:
             self.cpu[phase] += time.thread_time() - c0
 
 
-def run_sequential(run: SegmentRun) -> tuple[dict[str, int], PhaseClock]:
+def run_sequential(res: Any, options: RunOptions) -> tuple[SegmentRun, dict[str, int], PhaseClock]:
     """Every phase alone, with the collector settings the pipeline runs under (``quiet_gc``)."""
     with quiet_gc():
-        return _sequential(run)
+        return _sequential(res, options)
 
 
-def _sequential(run: SegmentRun) -> tuple[dict[str, int], PhaseClock]:
+def _sequential(res: Any, options: RunOptions) -> tuple[SegmentRun, dict[str, int], PhaseClock]:
     clock = PhaseClock()
-    clock.timed("setup", run.prepare)
+    run: SegmentRun = clock.timed("setup", start_run, res, options)
     clock.timed("load", run.begin_load)
     key = run.start_key
     no = run.next_chunk_no
@@ -87,4 +93,4 @@ def _sequential(run: SegmentRun) -> tuple[dict[str, int], PhaseClock]:
             break
         key, no = chunk.end_key, no + 1
     counts = clock.timed("load", run.finish)
-    return counts, clock
+    return run, counts, clock

@@ -341,15 +341,15 @@ def row_arm_etl(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def row_arm_etl_core(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.pipeline import make_run, run_concurrent
+    from bench.pipeline import options_for, run_concurrent
     from flows.resources import Resources
 
-    run = make_run(Resources(), args.table, args.pages_per_chunk)
+    res, options = Resources(), options_for(args.table, args.pages_per_chunk)
     with RssSampler() as rss, Section() as s:
-        counts = run_concurrent(run, args.max_in_flight)
+        run, counts = run_concurrent(res, options, args.max_in_flight)
     return {
         "arm-etl-core": {
-            "items": run.manifest.items if run.manifest else 0,
+            "items": run.manifest.items,
             "wall_s": s.wall,
             "cpu_s": s.cpu,
             "rows": _summary_rows(counts),
@@ -360,13 +360,13 @@ def row_arm_etl_core(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def row_phases(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.pipeline import PHASES, make_run, run_sequential
+    from bench.pipeline import PHASES, options_for, run_sequential
     from flows.resources import Resources
 
-    run = make_run(Resources(), args.table, args.pages_per_chunk)
+    res, options = Resources(), options_for(args.table, args.pages_per_chunk)
     with Section() as s:
-        counts, clock = run_sequential(run)
-    items = run.manifest.items if run.manifest else 0
+        run, counts, clock = run_sequential(res, options)
+    items = run.manifest.items
     out: dict[str, Any] = {
         f"phase-{p}": {"items": items, "wall_s": clock.wall[p], "cpu_s": clock.cpu[p], "rss_shared": True}
         for p in PHASES

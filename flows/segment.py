@@ -20,11 +20,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from arm_etl.config import require_table, snapshot_for
 from arm_etl.config import target_schema as default_target
+from arm_etl.extract import Throttle
 from arm_etl.limits import LOAD_LIMIT, READ_LIMIT
 from arm_etl.memory import limit_malloc_arenas, quiet_gc
 from arm_etl.pipeline import Pipeline, Progress
 from arm_etl.report import SegmentReport
-from arm_etl.segment import RunOptions, SegmentError, SegmentRun
+from arm_etl.segment import RunOptions, SegmentError, SegmentPlan, SegmentRun, Stats, plan_segment
 from arm_etl.upload import PartStore
 from deployments.limits import occupy
 from flows.logs import route_core_logs
@@ -49,7 +50,7 @@ def run_phase(pipeline: Pipeline, phase: str) -> None:
 
 @task(
     name="finish-load",
-    task_run_name="finish-load-seg{run.o.segment}",
+    task_run_name="finish-load-seg{run.o.identity.segment}",
     retries=1,
     retry_delay_seconds=[10],
     retry_condition_fn=retry_transient,
@@ -127,13 +128,12 @@ def segment_etl(
     started = time.monotonic()
     limit_malloc_arenas()  # before the phase threads start: RSS then stays flat however large the segment
     res = Resources(aws_credentials_block, redshift_block, data_bucket, cache_bucket)
-    target = default_target(table, target_schema)
-    options = RunOptions(
-        table=table,
-        segment=segment,
-        total=total,
-        target=target,
-        snapshot=snapshot or default_snapshot(),
+    options = RunOptions.of(
+        table,
+        segment,
+        total,
+        default_target(table, target_schema),
+        snapshot or default_snapshot(),
         schema_version=schema_version,
         fresh=fresh,
         page_limit=page_limit,
@@ -144,18 +144,18 @@ def segment_etl(
     # The configured warehouse decides the CSV dialect and COPY manifests even when this run only extracts.
     loading = phases != "extract"
     warehouse = res.require_warehouse() if loading else res.warehouse
-    run = SegmentRun(options, res.dynamodb, store, res.schema_cache(table), warehouse)
+    throttle = Throttle()
+    plan: SegmentPlan | None = None
+    run: SegmentRun | None = None
     counts: dict[str, int] = {}
 
     def report(error: BaseException | None = None) -> SegmentReport:
         """Written on success and on failure alike: the artifact is where the operator looks first."""
         r = SegmentReport(
             options,
-            run.final,
-            run.mode,
-            run.manifest,
-            run.stats,
-            run.scanner.throttle,
+            plan,
+            run.stats if run else Stats(),
+            throttle,
             counts,
             time.monotonic() - started,
             f"{type(error).__name__}: {error}" if error else None,
@@ -163,19 +163,17 @@ def segment_etl(
         create_markdown_artifact(
             markdown=r.markdown(),
             key=artifact_key(f"segment-{segment}", table),
-            description=f"segment {segment}/{total} of {table}: {r.status}, {run.mode or 'not started'}, "
+            description=f"segment {segment}/{total} of {table}: {r.status}, {r.mode or 'not started'}, "
             f"snapshot {options.snapshot}",
         )
         return r
 
     try:
-        mode = run.prepare()
-        manifest = run.manifest
-        assert manifest is not None
-        if phases == "load" and mode != "load":
+        plan = plan_segment(options, store, res.schema_cache(table))
+        if phases == "load" and plan.mode != "load":
             raise SegmentError(
                 f"segment {segment} of {table}: --phases load needs a completed upload for snapshot "
-                f"{options.snapshot}, but the manifest is {'incomplete' if manifest.chunks else 'absent'}: "
+                f"{options.snapshot}, but the manifest is {'incomplete' if plan.manifest.chunks else 'absent'}: "
                 "run the segment without --phases"
             )
         log.info(
@@ -183,10 +181,11 @@ def segment_etl(
             segment,
             total,
             table,
-            mode,
+            plan.mode,
             options.snapshot,
-            manifest.data_schema_version,
+            plan.data_schema.version,
         )
+        run = SegmentRun(options, plan, res.dynamodb, store, warehouse, throttle)
         if loading:
             run.begin_load()
         progress = _pipeline(run, max_in_flight, loading)
@@ -254,10 +253,10 @@ def _approx_items(run: SegmentRun) -> int:
     from arm_etl.extract import describe_keys
 
     try:
-        _, count = describe_keys(run.scanner.client, run.o.table)
+        _, count = describe_keys(run.scanner.client, run.o.identity.table)
     except Exception:
         return 0
-    return max(1, count // max(1, run.o.total))
+    return max(1, count // run.o.identity.total)
 
 
 if __name__ == "__main__":

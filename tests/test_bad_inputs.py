@@ -32,7 +32,7 @@ from arm_etl.csvformat import POSTGRESQL
 from arm_etl.dataschema import REJECTS_COLUMNS, REJECTS_TABLE, DataSchema
 from arm_etl.extract import RAW_ITEMS, _keep_raw_items
 from arm_etl.seed import create_table
-from arm_etl.transform import CHUNK_BYTES, Transformer
+from arm_etl.transform import PIECE_BYTES, Transformer
 from arm_etl.upload import PartStore
 from tests import oracle
 from tests.exactness import check_segment, ensure_buckets, raw_segment
@@ -264,7 +264,7 @@ def test_the_catalogue_produces_the_rejects_it_is_meant_to(loaded: Loaded, pg: A
     big = sorted(
         (r for r in rejects if json.loads(r["item_key"])["pk"] == "BAD#item_near_400kb"), key=lambda r: r["chunk_no"]
     )
-    assert len(big) >= 7 and all(len(r["chunk"].encode()) <= CHUNK_BYTES for r in big)
+    assert len(big) >= 7 and all(len(r["chunk"].encode()) <= PIECE_BYTES for r in big)
     assert json.loads("".join(r["chunk"] for r in big)) == {"S": "z" * (390 * 1024)}
     empty = [r for r in rejects if json.loads(r["item_key"])["pk"] == "BAD#empty_binary"]
     assert [(r["column_path"], r["chunk_no"], r["chunk"]) for r in empty] == [('["b"]', 0, '{"B":""}')]
@@ -390,7 +390,7 @@ def test_a_1mb_string_is_rejected_in_chunks_that_rebuild_it(loaded: Loaded) -> N
     assert result.rejects == Counter({"too_long": 1})
     chunks = rejects_of(result.lines)
     assert [int(c["chunk_no"]) for c in chunks] == list(range(len(chunks))) and len(chunks) >= 16
-    assert all(len(c["chunk"].encode()) <= CHUNK_BYTES for c in chunks)
+    assert all(len(c["chunk"].encode()) <= PIECE_BYTES for c in chunks)
     assert json.loads("".join(c["chunk"] for c in chunks)) == {"S": value}
 
 

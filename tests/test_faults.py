@@ -36,7 +36,7 @@ import pytest
 from botocore.config import Config
 
 from arm_etl.cache import SchemaCache
-from arm_etl.config import backup_schema, live_schema, loading_schema, segment_schema, staging_schema
+from arm_etl.config import SegmentId, backup_schema, live_schema, loading_schema, segment_schema, staging_schema
 from arm_etl.dataschema import DataSchema
 from arm_etl.extract import ExtractError, SegmentScanner, Throttle
 from arm_etl.seed import seed_table
@@ -436,7 +436,7 @@ def test_throttled_pages_are_retried_from_the_same_key_with_bounded_logged_backo
     client.meta.events.register("before-send.dynamodb.Scan", hook)
     sleeps: list[float] = []
     throttle = Throttle(base_s=0.05, cap_s=2.0, budget_s=30.0, sleep=sleeps.append)
-    scanner = SegmentScanner(client, TABLE, source.seg["throttle"], TOTAL, page_limit=2, throttle=throttle)
+    scanner = SegmentScanner(client, SegmentId(TABLE, source.seg["throttle"], TOTAL), page_limit=2, throttle=throttle)
     with caplog.at_level(logging.WARNING, logger="arm_etl.extract"):
         items, end, _ = scanner.chunk(None, 10_000)
     assert end is None
@@ -458,7 +458,7 @@ def test_throttling_beyond_the_budget_fails_naming_table_and_segment(source: Sou
     client.meta.events.register("before-send.dynamodb.Scan", hook)
     sleeps: list[float] = []
     throttle = Throttle(base_s=0.05, cap_s=1.0, budget_s=3.0, sleep=sleeps.append)
-    scanner = SegmentScanner(client, TABLE, source.seg["throttle"], TOTAL, page_limit=2, throttle=throttle)
+    scanner = SegmentScanner(client, SegmentId(TABLE, source.seg["throttle"], TOTAL), page_limit=2, throttle=throttle)
     with pytest.raises(ExtractError) as err:
         scanner.chunk(None, 10_000)
     msg = str(err.value)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from arm_etl.config import SegmentId
 from arm_etl.errors import ArmEtlError
 from arm_etl.manifest import ChunkRecord, Manifest
 from arm_etl.pipeline import Pipeline, Progress
@@ -37,7 +38,7 @@ class FakeRun:
         self.max_open = 0
 
         class Options:
-            segment = 0
+            identity = SegmentId("t", 0, 1)
 
         self.o = Options()
 

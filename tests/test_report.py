@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from arm_etl.dataschema import DataSchema
 from arm_etl.extract import Throttle
 from arm_etl.manifest import ChunkRecord, Manifest, Part
 from arm_etl.report import SegmentReport, human_bytes
-from arm_etl.segment import RunOptions, Stats
+from arm_etl.segment import RunOptions, SegmentPlan, Stats
 
 
 @pytest.mark.parametrize(
@@ -39,11 +40,14 @@ def manifest() -> Manifest:
 
 
 def report(error: str | None = None) -> SegmentReport:
-    options = RunOptions("arm-demo", 1, 3, "dynamodb_arm_demo", "2026-12-03")
+    options = RunOptions.of("arm-demo", 1, 3, "dynamodb_arm_demo", "2026-12-03")
     stats = Stats(chunks_extracted=1, items_extracted=20, chunks_reused=1, phase_seconds={"load": 0.5, "extract": 2})
     throttle = Throttle(waited_s=1.25, events=3)
     loaded = {} if error else {"fin": 40, "fin__refs": 12}
-    return SegmentReport(options, "dynamodb_arm_demo_part_1", "resume", manifest(), stats, throttle, loaded, 4.0, error)
+    plan = SegmentPlan(
+        "resume", manifest(), DataSchema("arm-demo", "v7", "2026-12-03T02:00:00Z", 50, "relational", (), ("id",), ())
+    )
+    return SegmentReport(options, plan, stats, throttle, loaded, 4.0, error)
 
 
 def test_result_holds_rows_bytes_rejects_rate_and_waits() -> None:
@@ -104,8 +108,8 @@ def test_markdown_of_a_failed_run_names_the_error_and_what_was_committed() -> No
 
 
 def test_a_run_that_failed_before_its_manifest_still_reports() -> None:
-    options = RunOptions("arm-demo", 0, 3, "t", "2026-12-03")
-    r = SegmentReport(options, "t_part_0", "", None, Stats(), Throttle(), {}, 0.2, "SchemaCacheError: none cached")
+    options = RunOptions.of("arm-demo", 0, 3, "t", "2026-12-03")
+    r = SegmentReport(options, None, Stats(), Throttle(), {}, 0.2, "SchemaCacheError: none cached")
     assert r.to_dict()["totals"]["items"] == 0 and r.to_dict()["data_schema_version"] is None
     assert (
         r.markdown().splitlines()[4]

@@ -17,7 +17,7 @@ from arm_etl.dynamodb_json import sort_set, wire_json
 from arm_etl.encoders import encoder_for
 from arm_etl.inference import finalize, infer
 from arm_etl.routing import Router, RoutingRule
-from arm_etl.transform import CHUNK_BYTES, Transformer, split_utf8
+from arm_etl.transform import PIECE_BYTES, Transformer, split_utf8
 from tests.items import AV, L, M, N, S
 
 Item = dict[str, AV]
@@ -324,9 +324,9 @@ def test_long_value_is_chunked_losslessly() -> None:
     assert {(r[0], r[1], r[2], r[3]) for r in rows} == {("orders", '{"pk":"p6","sk":"s6"}', '["s"]', "too_long")}
     chunks = [r[5] for r in rows]
     for chunk in chunks[:-1]:
-        assert CHUNK_BYTES - 3 <= len(chunk.encode("utf-8")) <= CHUNK_BYTES
-    assert len(chunks[-1].encode("utf-8")) <= CHUNK_BYTES
-    assert any(len(ch.encode("utf-8")) < CHUNK_BYTES for ch in chunks[:-1])  # cut moved back to a boundary
+        assert PIECE_BYTES - 3 <= len(chunk.encode("utf-8")) <= PIECE_BYTES
+    assert len(chunks[-1].encode("utf-8")) <= PIECE_BYTES
+    assert any(len(ch.encode("utf-8")) < PIECE_BYTES for ch in chunks[:-1])  # cut moved back to a boundary
     assert "".join(chunks).encode("utf-8") == wire_json({"S": value})
     assert orjson.loads("".join(chunks)) == {"S": value}
 
@@ -376,3 +376,29 @@ def test_rows_of_a_table_routed_to_etl_rejects_are_kept() -> None:
     result = _transformer(schema).transform([*items, drifted])
     data_lines = [line for lines in result.lines.values() for line in lines if line.startswith('"1",')]
     assert data_lines == ['"1","_ETL_REJECTS",1' + TAIL]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_concurrent_calls_return_their_own_results(compiled: bool) -> None:
+    """Each call walks with its own state: calls from four threads at once give exactly the batches'
+    results one by one (no lock, nothing of one batch in another's lines or counts)."""
+    import threading
+
+    t = Transformer(SCHEMA, POSTGRESQL, segment=1, extracted_at="2024-01-01T00:00:00Z", compiled=compiled)
+    batches = [[FULL] * 40, [SPARSE] * 40, [FULL, SPARSE] * 20, [SPARSE, FULL, FULL] * 13]
+    alone = [t.transform(b) for b in batches]
+    got: dict[tuple[int, int], Any] = {}
+    start = threading.Barrier(4)
+
+    def work(k: int) -> None:
+        start.wait()
+        for rep in range(25):
+            got[k, rep] = t.transform(batches[k])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(got) == 100
+    assert all(r == alone[k] for (k, _), r in got.items())
