@@ -101,9 +101,9 @@ class SegmentPlan:
 
 
 def plan_segment(options: RunOptions, store: PartStore, cache: SchemaCache) -> SegmentPlan:
-    """Decide ``load`` (upload complete), ``resume`` (same snapshot, partial) or ``fresh``, and ready S3 for it:
-    a resume deletes what no committed chunk names; a fresh run deletes the segment's old objects and writes
-    its empty manifest."""
+    """Decide ``load`` (upload complete), ``resume`` (same snapshot, partial) or ``fresh`` from the segment's
+    manifest in S3. Reads only: a caller that refuses the plan (``--phases load`` without a completed upload)
+    leaves S3 as it was; :func:`ready_storage` acts on an accepted one."""
     o, seg = options, options.identity
     old = store.read_manifest()
     if (
@@ -115,9 +115,6 @@ def plan_segment(options: RunOptions, store: PartStore, cache: SchemaCache) -> S
     ):
         data_schema = cache.require(old.data_schema_version)
         mode: Mode = "load" if old.complete else "resume"
-        if mode == "resume":
-            kept = [*(p.key for p in old.parts()), *(store.checkpoint_key(c.no) for c in old.chunks)]
-            store.delete_except(kept)
         log.info("%s: %s from manifest (%d chunks committed, snapshot %s)", seg, mode, len(old.chunks), old.snapshot)
         return SegmentPlan(mode, old, data_schema)
     data_schema = cache.require(o.schema_version)
@@ -129,9 +126,18 @@ def plan_segment(options: RunOptions, store: PartStore, cache: SchemaCache) -> S
         data_schema_version=data_schema.version,
         extracted_at=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
     )
-    store.delete_except(())
-    store.write_manifest(manifest)
     return SegmentPlan("fresh", manifest, data_schema)
+
+
+def ready_storage(plan: SegmentPlan, store: PartStore) -> None:
+    """Make the segment's S3 objects match the plan before any phase runs: a resume deletes what no committed
+    chunk names; a fresh run deletes the segment's old objects and writes its empty manifest; a load keeps all."""
+    if plan.mode == "resume":
+        m = plan.manifest
+        store.delete_except([*(p.key for p in m.parts()), *(store.checkpoint_key(c.no) for c in m.chunks)])
+    elif plan.mode == "fresh":
+        store.delete_except(())
+        store.write_manifest(plan.manifest)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from arm_etl.config import target_schema
 from arm_etl.memory import limit_malloc_arenas, quiet_gc
 from arm_etl.pipeline import Pipeline
-from arm_etl.segment import Chunk, RunOptions, SegmentRun, plan_segment
+from arm_etl.segment import Chunk, RunOptions, SegmentRun, plan_segment, ready_storage
 from arm_etl.upload import PartStore
 
 PHASES = ("extract", "transform", "upload", "load")
@@ -41,6 +41,7 @@ def start_run(res: Any, options: RunOptions) -> SegmentRun:
     seg = options.identity
     store = PartStore(res.s3, res.data_bucket, seg.table, seg.segment)
     plan = plan_segment(options, store, res.schema_cache(seg.table))
+    ready_storage(plan, store)
     return SegmentRun(options, plan, res.dynamodb, store, res.require_warehouse())
 
 

@@ -25,7 +25,7 @@ from arm_etl.limits import LOAD_LIMIT, READ_LIMIT
 from arm_etl.memory import limit_malloc_arenas, quiet_gc
 from arm_etl.pipeline import Pipeline, Progress
 from arm_etl.report import SegmentReport
-from arm_etl.segment import RunOptions, SegmentError, SegmentPlan, SegmentRun, Stats, plan_segment
+from arm_etl.segment import RunOptions, SegmentError, SegmentPlan, SegmentRun, Stats, plan_segment, ready_storage
 from arm_etl.upload import PartStore
 from deployments.limits import occupy
 from flows.logs import route_core_logs
@@ -185,6 +185,7 @@ def segment_etl(
             options.snapshot,
             plan.data_schema.version,
         )
+        ready_storage(plan, store)
         run = SegmentRun(options, plan, res.dynamodb, store, warehouse, throttle)
         if loading:
             run.begin_load()

@@ -387,3 +387,15 @@ def test_runs_are_named_for_what_they_do(extracted: str, pg: Any) -> None:
         task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=tasks)))
     assert {r.name for r in runs} == set(flows)
     assert {r.name for r in task_runs} == set(tasks)
+
+
+def test_a_refused_load_leaves_the_segments_upload_as_it_was(extracted: str, pg: Any) -> None:
+    """``--phases load`` for a snapshot that has no completed upload is refused before it touches S3: the
+    upload of the segment's own snapshot is still there, and loads."""
+    from arm_etl.segment import SegmentError
+    from flows.segment import segment_etl
+
+    with pytest.raises(SegmentError, match="needs a completed upload for snapshot 19990101"):
+        segment_etl(extracted, 0, TOTAL, target_schema="refused_load", phases="load", snapshot="19990101")
+    out = segment_etl(extracted, 0, TOTAL, target_schema="refused_load", phases="load")
+    assert out["mode"] == "load" and out["totals"]["chunks_extracted"] == 0
