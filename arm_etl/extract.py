@@ -128,10 +128,6 @@ class SegmentScanner:
         self.page_limit = page_limit
         self.throttle = throttle or Throttle()
 
-    @property
-    def table(self) -> str:
-        return self.identity.table
-
     def page(self, start_key: dict[str, Any] | None) -> Page:
         seg = self.identity
         kwargs: dict[str, Any] = {"TableName": seg.table, "Segment": seg.segment, "TotalSegments": seg.total}

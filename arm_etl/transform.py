@@ -105,12 +105,8 @@ class Transformer:
         extracted_at: str,
         compiled: bool | None = None,
     ):
-        self.data_schema = data_schema
-        self.dialect = dialect
         self.null = dialect.null
         self.meta_tail = "," + str(segment) + "," + extracted_at + "\n"
-        self.segment = segment
-        self.extracted_at = extracted_at
         self.router = Router(data_schema.source_table, list(data_schema.routing))
         self.key_attributes = data_schema.key_attributes
         self.roots, self.plans = build_trees(data_schema, dialect)
